@@ -14,4 +14,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'edgeprune bench' is not implemented yet; it lands with the comparison harness")
+    raise UserError(
+        "'edgeprune bench' is not implemented yet; it lands with the comparison harness"
+    )

@@ -1,0 +1,214 @@
+"""Apply a ``Plan``: physically remove channels (and whole residual blocks)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch_pruning as tp
+
+from edgeprune.errors import UserError
+from edgeprune.surgery.blocks import BlockSpec, bypass_block_, find_blocks
+from edgeprune.surgery.graph import PrunableGroup, build_graph, coupled_groups
+from edgeprune.surgery.plan import Plan
+
+_IN_HANDLERS = (tp.prune_conv_in_channels, tp.prune_linear_in_channels)
+
+
+def example_input_for(model: nn.Module, input_size: tuple[int, int, int] | None = None):
+    """A small random batch for tracing: (2, C, H, W)."""
+    c, h, w = input_size or getattr(model, "edgeprune_input_size", (3, 32, 32))
+    return torch.randn(2, c, h, w, generator=torch.Generator().manual_seed(0))
+
+
+def prunable_layers(model: nn.Module, input_size=None) -> list[PrunableGroup]:
+    """The model's prunable groups of coupled conv channels, named by their first conv."""
+    return coupled_groups(model, build_graph(model, example_input_for(model, input_size)))
+
+
+def resolve_plan(
+    plan: Plan, groups: list[PrunableGroup], strict: bool = True
+) -> dict[str, list[int]]:
+    """Map the plan onto groups: one keep-list per group name.
+
+    Coupled layers must keep the same channels: differing entries are refused (``strict``)
+    or merged into their union.
+    """
+    by_conv = {c: g for g in groups for c in g.convs}
+    unknown = [k for k in plan.keep if k not in by_conv]
+    if unknown:
+        raise UserError(
+            f"plan names layer {unknown[0]!r}, which is not a prunable conv of this model"
+        )
+    resolved: dict[str, list[int]] = {}
+    source: dict[str, str] = {}
+    for conv, keep in plan.keep.items():
+        g = by_conv[conv]
+        if any(i >= g.channels for i in keep):
+            raise UserError(f"plan keeps channel {max(keep)} of {conv!r}, which has {g.channels}")
+        if g.name in resolved and resolved[g.name] != keep:
+            if strict:
+                raise UserError(
+                    f"plan keeps different channels in {source[g.name]!r} and {conv!r}, which are "
+                    "coupled through a residual add; give them the same keep-list"
+                )
+            keep = sorted(set(resolved[g.name]) | set(keep))
+        resolved[g.name], source[g.name] = keep, conv
+    return resolved
+
+
+def _blocks_to_drop(
+    model: nn.Module, resolved: dict[str, list[int]], groups: list[PrunableGroup]
+) -> dict[str, BlockSpec]:
+    blocks = find_blocks(model)
+    inner = {f"{b}.{c}" if b else c: b for b, s in blocks.items() for c in s.inner_convs}
+    drop: dict[str, BlockSpec] = {}
+    for g in groups:
+        if g.name in resolved and not resolved[g.name]:
+            block = inner.get(g.name)
+            if block is None:
+                raise UserError(
+                    f"layer {g.name!r} is planned to 0 channels; only the inner layers of a "
+                    "residual block may be emptied (the block is then removed)"
+                )
+            drop[block] = blocks[block]
+    return drop
+
+
+def _record_constant_inputs(
+    model: nn.Module, example: torch.Tensor
+) -> dict[nn.Module, torch.Tensor]:
+    """Per conv/linear: per input channel the constant value it receives, or NaN if varying."""
+    consts: dict[nn.Module, torch.Tensor] = {}
+
+    def hook(mod, inputs, _out):
+        x = inputs[0].detach()
+        flat = x.transpose(0, 1).reshape(x.shape[1], -1)
+        lo, hi = flat.min(1).values, flat.max(1).values
+        tol = 1e-6 * (1 + hi.abs())
+        consts[mod] = torch.where(hi - lo <= tol, flat[:, 0], torch.full_like(lo, float("nan")))
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return consts
+
+
+def _zeroed_root_channels(group: tp.Group) -> set[int]:
+    """Root indices whose producing conv filters are all zero (masked, not gated)."""
+    zeroed: set[int] | None = None
+    for item in group.items:
+        layer = item.dep.target.module
+        if item.dep.handler is not tp.prune_conv_out_channels or not isinstance(layer, nn.Conv2d):
+            continue
+        w = layer.weight.detach()
+        here = {r for i, r in zip(item.idxs, item.root_idxs) if not bool(w[i].any())}
+        zeroed = here if zeroed is None else zeroed & here
+    return zeroed or set()
+
+
+def _fold_constant_channels_(group: tp.Group, consts: dict[nn.Module, torch.Tensor]) -> None:
+    """Fold the constants carried by zeroed channels into the consumers' biases.
+
+    A channel whose conv filter was zeroed (but whose BN was not) still carries BN's bias
+    through the activation; removing it would change the outputs. Folding is exact away
+    from zero-padded borders. Channels with live filters are simply removed.
+    """
+    zeroed = _zeroed_root_channels(group)
+    if not zeroed:
+        return
+    for item in group.items:
+        layer = item.dep.target.module
+        if item.dep.handler not in _IN_HANDLERS or layer not in consts:
+            continue
+        if isinstance(layer, nn.Conv2d) and layer.groups != 1:
+            continue
+        pairs = [(i, r) for i, r in zip(item.idxs, item.root_idxs) if r in zeroed]
+        if not pairs:
+            continue
+        idxs = torch.tensor([i for i, _ in pairs])
+        values = consts[layer][idxs]
+        mask = torch.isfinite(values) & (values != 0)
+        if not bool(mask.any()):
+            continue
+        w = layer.weight.detach()[:, idxs[mask]]
+        w = w.sum(dim=(2, 3)) if w.dim() == 4 else w
+        delta = w @ values[mask]
+        if layer.bias is None:
+            layer.bias = nn.Parameter(torch.zeros(layer.weight.shape[0]))
+        with torch.no_grad():
+            layer.bias += delta
+
+
+def apply_plan_(
+    model: nn.Module, plan: Plan, example_input: torch.Tensor | None = None, strict: bool = True
+) -> nn.Module:
+    """Physically remove the channels ``plan`` drops, in place; returns the model.
+
+    Removes conv out-channels, their BN, the next layers' in-channels and everything
+    residual-coupled; a block whose inner layer keeps 0 channels is replaced by its
+    shortcut. Constants carried by removed channels are folded into the next layer's bias.
+    """
+    example = example_input if example_input is not None else example_input_for(model)
+    was_training = model.training
+    model.eval()
+    graph = build_graph(model, example)
+    groups = coupled_groups(model, graph)
+    resolved = resolve_plan(plan, groups, strict)
+    drop = _blocks_to_drop(model, resolved, groups)
+    consts = _record_constant_inputs(model, example)
+    modules = dict(model.named_modules())
+    for g in groups:
+        keep = resolved.get(g.name)
+        if keep is None or len(keep) == g.channels or not keep:
+            continue
+        keep_set = set(keep)
+        remove = [i for i in range(g.channels) if i not in keep_set]
+        group = graph.get_pruning_group(modules[g.name], tp.prune_conv_out_channels, remove)
+        _fold_constant_channels_(group, consts)
+        group.prune()
+    for name, spec in drop.items():
+        _fold_block_inner_(model, name, spec, consts)
+        bypass_block_(model, name, spec)
+    model.train(was_training)
+    return model
+
+
+def _fold_block_inner_(model: nn.Module, name: str, spec: BlockSpec, consts) -> None:
+    """Before a block is removed, fold constants reaching its last conv into that conv's bias.
+
+    Only when the block's inner filters were zeroed (a masking method): then its last conv
+    still sees BN biases through the activation. Otherwise removal means "gated to zero".
+    """
+    block = model.get_submodule(name)
+    last = block.get_submodule(spec.last_conv)
+    if any(bool(m.weight.detach().any()) for m in _branch_convs(block, spec)):
+        return
+    values = consts.get(last)
+    if values is None or values.numel() != last.in_channels or last.groups != 1:
+        return
+    mask = torch.isfinite(values) & (values != 0)
+    if bool(mask.any()):
+        delta = last.weight.detach()[:, mask].sum(dim=(2, 3)) @ values[mask]
+        if last.bias is None:
+            last.bias = nn.Parameter(torch.zeros(last.out_channels))
+        with torch.no_grad():
+            last.bias += delta
+
+
+def _branch_convs(block: nn.Module, spec: BlockSpec) -> list[nn.Conv2d]:
+    """Convs of a block's residual branch before its last conv (not the shortcut)."""
+    last = block.get_submodule(spec.last_conv)
+    shortcut = (
+        block.get_submodule(spec.shortcut)
+        if spec.shortcut and getattr(block, spec.shortcut, None)
+        else None
+    )
+    skip = set(shortcut.modules()) if shortcut is not None else set()
+    return [
+        m for m in block.modules() if isinstance(m, nn.Conv2d) and m is not last and m not in skip
+    ]

@@ -1,0 +1,85 @@
+"""Save and reload pruned models as {model name, plan, state_dict}: no pickled classes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from edgeprune.errors import UserError
+from edgeprune.surgery.plan import Plan, atomic_write_text
+
+MODEL_JSON = "model.json"
+WEIGHTS = "weights.pt"
+
+
+def save_pruned(
+    out_dir: str | os.PathLike,
+    name: str,
+    model: nn.Module,
+    plan: Plan,
+    input_size: tuple[int, int, int] | None = None,
+    model_kwargs: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``model.json`` (name, kwargs, plan, input size) and ``weights.pt`` atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".weights.", dir=out)
+    os.close(fd)
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, out / WEIGHTS)
+    meta = {
+        "format": "edgeprune-pruned-v1",
+        "model": name,
+        "model_kwargs": model_kwargs or {},
+        "input_size": list(input_size) if input_size else None,
+        "plan": plan.to_dict(),
+        "extra": extra or {},
+    }
+    atomic_write_text(out / MODEL_JSON, json.dumps(meta, indent=1))
+    return out
+
+
+def is_pruned_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / MODEL_JSON).is_file()
+
+
+def load_pruned(path: str | os.PathLike) -> tuple[nn.Module, dict, Plan]:
+    """Rebuild a pruned model: fresh model -> replay the plan -> load the state_dict."""
+    from edgeprune.models.registry import create_model, model_input_size
+    from edgeprune.surgery.apply import apply_plan_, example_input_for
+
+    path = Path(path)
+    try:
+        meta = json.loads((path / MODEL_JSON).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not a pruned-model directory: {exc}") from exc
+    if meta.get("format") != "edgeprune-pruned-v1" or "model" not in meta:
+        raise UserError(f"{path / MODEL_JSON} is not an edgeprune pruned-model file")
+    model = create_model(meta["model"], **meta.get("model_kwargs", {}))
+    input_size = tuple(meta.get("input_size") or model_input_size(meta["model"]))
+    plan = Plan.from_dict(meta["plan"])
+    apply_plan_(model, plan, example_input_for(model, input_size))
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise UserError(f"{weights} is missing")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    _add_folded_biases_(model, state)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise UserError(f"weights in {path} do not fit the replayed plan: {exc}") from exc
+    meta["input_size"] = list(input_size)
+    return model.eval(), meta, plan
+
+
+def _add_folded_biases_(model: nn.Module, state: dict) -> None:
+    """Convs that received folded biases at pruning time get a bias parameter back."""
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is None and f"{name}.bias" in state:
+            m.bias = nn.Parameter(torch.zeros(m.weight.shape[0]))
