@@ -71,29 +71,38 @@ def measure(fns, warmup=10, min_time_s=1.0, min_runs=20, max_runs=100000, batch=
 
 
 def device_identity():
-    """What this device is: host name, architecture, CPU model, cores."""
-    cpu = platform.processor() or ""
+    """What this device is: host name, architecture, CPU model, board, cores."""
+    info = {}
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                key = line.split(":")[0].strip().lower()
-                if key in ("model name", "hardware", "model"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                key, sep, value = line.partition(":")
+                if sep and key.strip().lower() not in info:
+                    info[key.strip().lower()] = value.strip()
     except OSError:
         pass
+    board = info.get("model", "")
+    board = "" if board.isdigit() else board  # x86 "model" is a number; a Pi names its board
     return {
         "hostname": platform.node(),
         "machine": platform.machine(),
         "system": platform.system(),
-        "cpu": cpu,
+        "cpu": info.get("model name") or info.get("hardware") or platform.processor() or "",
+        "board": board,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
     }
 
 
-def make_session(path, threads, provider="CPUExecutionProvider", opt_level="all",
-                 spinning=True, optimized_path=None, profile_prefix=None):
+def make_session(
+    path,
+    threads,
+    provider="CPUExecutionProvider",
+    opt_level="all",
+    spinning=True,
+    optimized_path=None,
+    profile_prefix=None,
+):
     """An ONNX Runtime session configured the way edgeprune deploys."""
     import onnxruntime as ort
 
@@ -135,13 +144,84 @@ def _feed(session, batch):
     return feeds
 
 
-def run_models(paths, threads=1, batch=1, warmup=10, min_time_s=1.0, min_runs=20,
-               interleave=False, provider="CPUExecutionProvider", opt_level="all"):
-    """Benchmark ONNX models; returns one result dict per model, in order."""
+def node_profile(path, threads, batch, provider="CPUExecutionProvider", opt_level="all", runs=10):
+    """Per-node mean time in ms from ONNX Runtime's profiler, in execution order.
+
+    Each entry is {"node": name, "op": op type, "ms": mean time per run}. Node names of the
+    legacy exporter follow module paths (``/layer1/layer1.0/conv1/Conv``).
+    """
+    prefix = os.path.splitext(path)[0] + ".prof"
+    sess = make_session(path, threads, provider, opt_level, profile_prefix=prefix)
+    feeds = _feed(sess, batch)
+    for _ in range(int(runs)):
+        sess.run(None, feeds)
+    trace = sess.end_profiling()  # the median per node drops the slow first runs
+    try:
+        with open(trace) as fh:
+            events = json.load(fh)
+    finally:
+        try:
+            os.unlink(trace)
+        except OSError:
+            pass
+    return parse_node_events(events, runs)
+
+
+def parse_node_events(events, runs):
+    """Aggregate ORT profiler events (list of dicts) into per-node median times per run."""
+    order, times, ops = [], {}, {}
+    suffix = "_kernel_time"
+    for ev in events:
+        name = ev.get("name", "")
+        if ev.get("cat") != "Node" or not name.endswith(suffix):
+            continue
+        node = name[: -len(suffix)]
+        if node not in times:
+            order.append(node)
+            times[node] = []
+            ops[node] = ev.get("args", {}).get("op_name", "")
+        times[node].append(float(ev.get("dur", 0)) / 1000.0)
+    out = []
+    for n in order:
+        t = sorted(times[n])
+        per_run = max(1, len(t) // max(1, int(runs)))  # a node may run several times per run
+        mid = t[len(t) // 2]
+        out.append({"node": n, "op": ops[n], "ms": mid * per_run})
+    return out
+
+
+def run_models(
+    paths,
+    threads=1,
+    batch=1,
+    warmup=10,
+    min_time_s=1.0,
+    min_runs=20,
+    interleave=False,
+    provider="CPUExecutionProvider",
+    opt_level="all",
+    profile_nodes=False,
+    save_optimized=False,
+):
+    """Benchmark ONNX models; returns one result dict per model, in order.
+
+    ``save_optimized`` writes each optimized graph next to its model (``X.opt.onnx``);
+    ``profile_nodes`` adds a per-node breakdown (``nodes``), measured after the timing.
+    """
     import onnxruntime as ort
 
     spinning = not (interleave and len(paths) > 1)
-    sessions = [make_session(p, threads, provider, opt_level, spinning) for p in paths]
+    sessions = [
+        make_session(
+            p,
+            threads,
+            provider,
+            opt_level,
+            spinning,
+            optimized_path=_opt_path(p) if save_optimized else None,
+        )
+        for p in paths
+    ]
     calls = []
     for sess in sessions:
         feeds = _feed(sess, batch)
@@ -152,14 +232,31 @@ def run_models(paths, threads=1, batch=1, warmup=10, min_time_s=1.0, min_runs=20
         stats = [measure(c, warmup, min_time_s, min_runs, batch=batch) for c in calls]
     ident = device_identity()
     results = []
-    for path, sess, st in zip(paths, sessions, stats):
-        row = {"model": os.path.basename(path), "runtime": "ort",
-               "runtime_version": ort.__version__, "provider": sess.get_providers()[0],
-               "threads": int(threads), "batch": int(batch), "interleaved": bool(interleave),
-               "agent_version": __version__, "device": ident}
+    for path, sess, st in zip(paths, sessions, stats):  # noqa: B905 (Python 3.7)
+        row = {
+            "model": os.path.basename(path),
+            "runtime": "ort",
+            "runtime_version": ort.__version__,
+            "provider": sess.get_providers()[0],
+            "threads": int(threads),
+            "batch": int(batch),
+            "interleaved": bool(interleave),
+            "agent_version": __version__,
+            "device": ident,
+        }
         row.update(st)
+        if save_optimized:
+            row["optimized_model"] = os.path.basename(_opt_path(path))
         results.append(row)
+    if profile_nodes:
+        del sessions, calls
+        for path, row in zip(paths, results):  # noqa: B905 (Python 3.7)
+            row["nodes"] = node_profile(path, threads, batch, provider, opt_level)
     return results
+
+
+def _opt_path(path):
+    return os.path.splitext(path)[0] + ".opt.onnx"
 
 
 def get_args_parser():
@@ -173,6 +270,16 @@ def get_args_parser():
     p.add_argument("--interleave", action="store_true", help="alternate the models run by run")
     p.add_argument("--provider", default="CPUExecutionProvider")
     p.add_argument("--opt-level", default="all", choices=["disable", "basic", "extended", "all"])
+    p.add_argument(
+        "--profile-nodes",
+        action="store_true",
+        help="add a per-node time breakdown (ORT profiler) to each line",
+    )
+    p.add_argument(
+        "--save-optimized",
+        action="store_true",
+        help="write each optimized graph next to its model as X.opt.onnx",
+    )
     p.add_argument("--identity", action="store_true", help="print the device identity and exit")
     return p
 
@@ -183,16 +290,27 @@ def main(args):
         return 0
     for path in args.models:
         if not os.path.isfile(path):
-            print(json.dumps({"error": "model file not found: %s" % path}))
+            print(json.dumps({"error": f"model file not found: {path}"}))
             return 2
     try:
         import numpy  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as exc:
-        print(json.dumps({"error": "the agent needs numpy and onnxruntime: %s" % exc}))
+        print(json.dumps({"error": f"the agent needs numpy and onnxruntime: {exc}"}))
         return 3
-    for row in run_models(args.models, args.threads, args.batch, args.warmup, args.min_time,
-                          args.min_runs, args.interleave, args.provider, args.opt_level):
+    for row in run_models(
+        args.models,
+        args.threads,
+        args.batch,
+        args.warmup,
+        args.min_time,
+        args.min_runs,
+        args.interleave,
+        args.provider,
+        args.opt_level,
+        args.profile_nodes,
+        args.save_optimized,
+    ):
         print(json.dumps(row), flush=True)
     return 0
 

@@ -1,0 +1,315 @@
+"""The deploy workflow: export -> upload -> compile -> benchmark on the device -> report.
+
+Glue to the device profiles (``edgeprune.devices``) and the cost model (``edgeprune.cost``)
+is kept thin: when they are not available the report says so in ``notes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+from edgeprune.errors import UserError
+from edgeprune.export.onnx_export import ExportConfig, export_onnx
+from edgeprune.runtimes.settings import AgentSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What deploy needs from a device profile."""
+
+    name: str
+    runtime: str = "ort"
+    threads: int = 1
+    provider: str = "CPUExecutionProvider"
+    opt_level: str = "all"
+    host: str | None = None
+    key: str | None = None
+    python: str = "python3"
+    profile: object | None = field(default=None, compare=False, repr=False)
+
+
+def _local_settings() -> DeviceSettings:
+    return DeviceSettings("local", threads=max(1, min(4, os.cpu_count() or 1)))
+
+
+def _load_profile(name: str):
+    """``edgeprune.devices`` profile loader, or None while that module is not there."""
+    for mod in ("edgeprune.devices", "edgeprune.devices.profile"):
+        try:
+            return __import__(mod, fromlist=["load_profile"]).load_profile
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def _profile_host(conn) -> str | None:
+    """``user@host:port`` from a profile's connection (None for a local device)."""
+    if conn is None or getattr(conn, "kind", "local") != "ssh" or not getattr(conn, "host", ""):
+        return None
+    user = f"{conn.user}@" if getattr(conn, "user", "") else ""
+    port = f":{conn.port}" if getattr(conn, "port", 22) not in (None, 22, 0) else ""
+    return f"{user}{conn.host}{port}"
+
+
+def device_settings(name: str) -> DeviceSettings:
+    """Settings for device ``name`` from its profile (``edgeprune.devices``); 'local' always works."""
+    load_profile = _load_profile(name)
+    if load_profile is None:
+        if name == "local":
+            return _local_settings()
+        raise UserError(
+            f"unknown device {name!r}: device profiles are not available, use --device local"
+        )
+    try:
+        prof = load_profile(name)
+    except UserError:
+        if name == "local":
+            return _local_settings()
+        raise
+    ident = getattr(prof, "identity", None)
+    conn = getattr(prof, "connection", None)
+    base = _local_settings() if name == "local" else DeviceSettings(name)
+    threads = int(getattr(ident, "threads", 0) or 0) or base.threads
+    return DeviceSettings(
+        name=name,
+        runtime=str(getattr(ident, "runtime", "") or base.runtime),
+        threads=threads,
+        provider=str(getattr(ident, "provider", "") or base.provider),
+        opt_level=str(getattr(ident, "opt_level", "") or base.opt_level),
+        host=_profile_host(conn),
+        key=(getattr(conn, "key_path", "") or None) if conn is not None else None,
+        python=str(getattr(conn, "python", "") or "python3"),
+        profile=prof,
+    )
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """One deploy run; options are grouped into export, bench and SSH configs."""
+
+    model: str
+    device: str
+    out: str
+    runtime: str | None = None
+    batches: tuple[int, ...] = (1,)
+    compare_dense: bool = False
+    profile_layers: bool = False
+    weights: str | None = None
+    host: str | None = None
+    key: str | None = None
+    remote_python: str | None = None
+    export: ExportConfig = ExportConfig()
+    bench: AgentSettings = AgentSettings()
+    ssh: object | None = None  # edgeprune.targets.ssh.SSHOptions
+    threads: int | None = None
+    provider: str | None = None
+    opt_level: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ssh"] = self.ssh.to_dict() if self.ssh is not None else None
+        return d
+
+
+Progress = Callable[[str], None]
+
+
+def _stderr_progress(msg: str) -> None:
+    print(f"[deploy] {msg}", file=sys.stderr, flush=True)
+
+
+def _counts(model, input_size) -> tuple[int, int | None, str | None]:
+    try:
+        from edgeprune.cost.counting import count  # type: ignore[import-not-found]
+    except ImportError:
+        params = sum(p.numel() for p in model.parameters())
+        return params, None, "FLOPs not counted: edgeprune.cost.counting is not available"
+    c = count(model, input_size)
+    return int(c.params), int(c.flops), None
+
+
+def _predict(dev: DeviceSettings, loaded, batch: int) -> tuple[float | None, str | None]:
+    """Predicted latency (ms) from the device's latency table, or None with the reason."""
+    prof = dev.profile
+    if prof is None:
+        return None, f"no predicted latency: device {dev.name!r} has no profile"
+    table_batch = int(getattr(getattr(prof, "identity", None), "batch", 1) or 1)
+    if batch != table_batch:
+        return (
+            None,
+            f"no predicted latency at batch {batch}: the latency table is for batch {table_batch}",
+        )
+    try:
+        from edgeprune.cost.latency import predict_latency
+    except ImportError:
+        return None, "no predicted latency: edgeprune.cost.latency is not available"
+    try:
+        pred = predict_latency(loaded.model, prof, input_size=loaded.input_size)
+    except (UserError, ValueError, KeyError, LookupError) as exc:
+        return None, f"no predicted latency: {exc}"
+    return float(pred.total_ms), None
+
+
+def _host_versions() -> dict:
+    import onnx
+    import onnxruntime
+    import torch
+
+    from edgeprune import __version__
+
+    return {
+        "edgeprune": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime_host": onnxruntime.__version__,
+    }
+
+
+def _open_target(cfg: DeployConfig, dev: DeviceSettings):
+    from edgeprune.targets import make_target
+
+    host = cfg.host or dev.host
+    target = make_target(
+        host, key=cfg.key or (dev.key if host == dev.host else None), options=cfg.ssh, name=None
+    )
+    return target, host
+
+
+def _export(cfg: DeployConfig, loaded) -> tuple[dict, dict, dict]:
+    """Export the model (and the dense one for --compare-dense) into ``cfg.out``."""
+    from edgeprune.models import create_model
+
+    pruned = loaded.source != "registry"
+    paths = {"model": os.path.join(cfg.out, "model.onnx")}
+    models = {"model": loaded.model}
+    if cfg.compare_dense:  # a pruned model's dense twin; weights do not change timings
+        models["dense"] = create_model(loaded.name).eval() if pruned else loaded.model
+        paths["dense"] = os.path.join(cfg.out, "dense.onnx")
+    exports = {
+        k: export_onnx(m, loaded.input_size, paths[k], cfg.export) for k, m in models.items()
+    }
+    return paths, models, exports
+
+
+def _benchmark(
+    cfg, dev, runtime, session, loaded, progress, notes
+) -> tuple[list, dict, list, AgentSettings]:
+    """Time every batch size in one open DeviceSession; returns rows, raw results, layers."""
+    from edgeprune.report.deploy_report import batch_row
+    from edgeprune.runtimes.ort import layer_breakdown
+
+    rows, raw, layers, used = [], {}, [], None
+    for i, b in enumerate(cfg.batches):
+        st = replace(
+            cfg.bench,
+            batch=b,
+            threads=cfg.threads or dev.threads,
+            provider=cfg.provider or dev.provider,
+            opt_level=cfg.opt_level or dev.opt_level,
+            interleave=cfg.compare_dense,
+            save_optimized=(runtime.name == "ort" and i == 0),
+            profile_nodes=(cfg.profile_layers and runtime.name == "ort" and i == 0),
+        )
+        used = used or st
+        how = "interleaved with dense" if cfg.compare_dense else "alone"
+        progress(f"compile + benchmark with {runtime.name} at batch {b} ({how})")
+        res = session.run(st)
+        raw[b] = res
+        pred, note = _predict(dev, loaded, b)
+        if note and note not in notes:
+            notes.append(note)
+        rows.append(batch_row(b, res[0], res[1] if cfg.compare_dense else None, pred))
+        if st.save_optimized and res[0].get("optimized_model"):
+            session.fetch(res[0]["optimized_model"], os.path.join(cfg.out, "model.opt.onnx"))
+        if st.profile_nodes and res[0].get("nodes"):
+            layers = layer_breakdown(res[0]["nodes"], {n for n, _ in loaded.model.named_modules()})
+    return rows, raw, layers, used
+
+
+def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict:
+    """Deploy ``cfg.model`` to ``cfg.device``; write and return the report dict.
+
+    Nothing in ``cfg.out`` is half-written on failure: ONNX files and reports are renamed
+    into place only when complete, and the report is written last.
+    """
+    from edgeprune.models import load_model
+    from edgeprune.report.deploy_report import build_report, write_report
+    from edgeprune.runtimes import get_runtime
+    from edgeprune.runtimes.session import DeviceSession
+
+    dev = device_settings(cfg.device)
+    runtime = get_runtime(cfg.runtime or dev.runtime)
+    python = cfg.remote_python or dev.python
+    notes: list[str] = []
+    os.makedirs(cfg.out, exist_ok=True)
+
+    target, host = _open_target(cfg, dev)
+    try:
+        progress(f"connect to {target.name}")  # first, so a bad host fails fast
+        if hasattr(target, "connect"):
+            target.connect()
+        progress(f"load {cfg.model}")
+        loaded = load_model(cfg.model, cfg.weights)
+        progress(f"export to ONNX (opset {cfg.export.opset}, parity check vs torch)")
+        paths, models, exports = _export(cfg, loaded)
+        progress(f"upload {len(paths)} model(s) + {runtime.name} files to {target.name}")
+        with DeviceSession(target, runtime, list(paths.values()), python) as session:
+            rows, results_by_batch, layers, used = _benchmark(
+                cfg, dev, runtime, session, loaded, progress, notes
+            )
+    finally:
+        target.close()
+    pruned = loaded.source != "registry"
+    params, flops, note = _counts(loaded.model, loaded.input_size)
+    if note:
+        notes.append(note)
+
+    progress("write report")
+    first = results_by_batch[cfg.batches[0]][0]
+    versions = _host_versions()
+    versions[runtime.name] = first.get("runtime_version")
+    if first.get("agent_version"):
+        versions["agent"] = first["agent_version"]
+    meta = {
+        "model": loaded.name,
+        "model_source": cfg.model,
+        "pruned": pruned,
+        "device": cfg.device,
+        "host": host or "local",
+        "runtime": runtime.name,
+        "runtime_version": first.get("runtime_version"),
+        "precision": cfg.bench.precision,
+        "threads": first.get("threads"),
+        "provider": first.get("provider"),
+        "params": params,
+        "flops": flops,
+        "onnx_size_bytes": exports["model"].size_bytes,
+        "onnx_opset": exports["model"].opset,
+        "parity_max_abs_diff": exports["model"].max_abs_diff,
+        "input_size": list(loaded.input_size),
+        "device_identity": first.get("device"),
+        "runtime_versions": versions,
+        "settings": replace(used, batch=cfg.batches[0]).to_dict(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "notes": notes,
+    }
+    if cfg.compare_dense:
+        dense_params, dense_flops, _ = _counts(models["dense"], loaded.input_size)
+        meta.update(
+            dense_params=dense_params,
+            dense_flops=dense_flops,
+            dense_onnx_size_bytes=exports["dense"].size_bytes,
+        )
+    if layers:
+        meta["layers"] = layers
+    report = build_report(meta, rows)
+    write_report(cfg.out, report)
+    progress(f"done: {cfg.out}/report.json")
+    return report

@@ -1,0 +1,49 @@
+"""Benchmark settings handed to a runtime on a device."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+PRECISIONS = ("fp32", "fp16")
+OPT_LEVELS = ("disable", "basic", "extended", "all")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How to time models on a device (one batch size)."""
+
+    threads: int = 1
+    batch: int = 1
+    min_time_s: float = 1.0
+    min_runs: int = 20
+    warmup: int = 10
+    interleave: bool = False
+    provider: str = "CPUExecutionProvider"
+    opt_level: str = "all"
+    precision: str = "fp32"
+    profile_nodes: bool = False
+    save_optimized: bool = False
+
+    def __post_init__(self) -> None:
+        from edgeprune.errors import UserError
+
+        if self.threads < 1 or self.batch < 1 or self.min_runs < 1 or self.warmup < 0:
+            raise UserError("threads, batch and min-runs must be >= 1 and warmup >= 0")
+        if self.min_time_s < 0:
+            raise UserError("--min-time must not be negative")
+        if self.opt_level not in OPT_LEVELS:
+            raise UserError(f"opt level {self.opt_level!r} is not one of {', '.join(OPT_LEVELS)}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AgentSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def timeout_s(self, n_models: int) -> float:
+        """A generous wall-clock limit for one benchmark call on a slow device."""
+        return 300.0 + n_models * (20.0 * self.min_time_s + 2.0 * self.min_runs + self.warmup)
