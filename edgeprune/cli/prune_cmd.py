@@ -1,17 +1,80 @@
-"""`edgeprune prune`: not implemented yet (lands with the budget controller)."""
+"""`edgeprune prune`: prune a model to a budget on a device."""
 
 from __future__ import annotations
 
 import argparse
 
-from edgeprune.errors import UserError
+from edgeprune.methods.base import list_methods
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("prune", help="(not implemented yet) lands with the budget controller")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    import edgeprune.methods  # noqa: F401 (registers the methods; light: torch only)
+
+    p = sub.add_parser("prune", help="prune a model to a latency/memory/FLOPs/accuracy budget")
+    p.add_argument("--model", required=True, help="registry name (see edgeprune.models)")
+    p.add_argument("--weights", help="checkpoint path or URL")
+    p.add_argument("--method", default="l1", choices=list_methods())
+    p.add_argument("--device", help="device profile name (local, xeon, rpi3, gpu) or YAML path")
+    p.add_argument("--host", help="USER@HOST[:PORT] to verify latency on (default: profile's)")
+    p.add_argument("--latency-budget", help="0.5x (of dense on the device) or 0.8ms")
+    p.add_argument("--memory-budget-mb", type=float, help="weight memory in MB")
+    p.add_argument("--activation-budget-mb", type=float, help="peak activation memory in MB")
+    p.add_argument("--flops-budget", help="MACs, e.g. 60M, or a ratio like 0.5x")
+    p.add_argument("--params-budget", help="parameters, e.g. 400k, or a ratio like 0.5x")
+    p.add_argument("--max-acc-drop", type=float, help="max top-1 drop in percentage points")
+    p.add_argument("--budget", dest="budget_file", help="budget YAML file")
+    p.add_argument("--data-root", help="CIFAR-10 root (needed when --epochs > 0)")
+    p.add_argument("--epochs", type=int, default=0, help="recovery epochs (0: structure only)")
+    p.add_argument("--lr", type=float, default=0.01, help="recovery learning rate")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--limit-batches", type=int, help="cap batches in every phase (smoke runs)")
+    p.add_argument("--no-verify", action="store_true", help="skip on-device latency verification")
+    p.add_argument("--verify-min-time", type=float, default=3.0, help="seconds per verification")
+    p.add_argument("--max-retries", type=int, default=3, help="re-allocations after a miss")
+    p.add_argument("--min-keep", type=float, default=0.1, help="min share of channels per layer")
+    p.add_argument("--no-block-drop", action="store_true", help="never remove residual blocks")
+    p.add_argument(
+        "--allocation", default="latency", choices=["latency", "flops"],
+        help="rank moves by the budget metric (latency table) or by FLOPs (baseline)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'edgeprune prune' is not implemented yet; it lands with the budget controller")
+    from edgeprune.budget import budget_from_args
+    from edgeprune.budget.allocator import AllocatorConfig
+    from edgeprune.budget.controller import ControllerConfig
+    from edgeprune.errors import UserError
+    from edgeprune.prune import PruneConfig, run_prune, summary
+
+    if args.epochs < 0:
+        raise UserError("--epochs must be >= 0")
+    budget = budget_from_args(args)
+    alloc = AllocatorConfig(
+        min_keep_frac=args.min_keep,
+        allow_block_drop=not args.no_block_drop,
+        objective="flops" if args.allocation == "flops" else "latency",
+    )
+    cfg = PruneConfig(
+        model=args.model,
+        out=args.out,
+        method=args.method,
+        budget=budget,
+        weights=args.weights,
+        device=args.device,
+        host=args.host,
+        data_root=args.data_root,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        limit_batches=args.limit_batches,
+        verify=not args.no_verify,
+        verify_min_time_s=args.verify_min_time,
+        controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
+        seed=args.seed,
+    )
+    report = run_prune(cfg)
+    print(summary(report))
+    return 0 if report["budget_met"] else 1

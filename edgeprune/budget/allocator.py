@@ -1,0 +1,229 @@
+"""Latency-aware channel allocation: meet a budget while losing the least importance.
+
+Greedy on the cost model: at each step, among every group's candidate widths (one channel
+less, the next multiple of 8 or 16 below, or 0 for the inner layer of a residual block,
+which removes the block), take the move with the most budget-metric saved per unit of
+channel importance lost. Moves that save nothing (64 -> 61 when 61 is not faster than 64
+on the device) are never taken, so the allocator follows the runtime's alignment steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from edgeprune.budget.budget import Budget
+from edgeprune.budget.costmodel import CostModel
+from edgeprune.errors import UserError
+from edgeprune.surgery.graph import PrunableGroup
+from edgeprune.surgery.plan import Plan
+
+
+@dataclass(frozen=True)
+class AllocatorConfig:
+    """Knobs of the allocator."""
+
+    min_keep_frac: float = 0.1  # no layer keeps fewer than this share of its channels
+    min_channels: int = 1
+    allow_block_drop: bool = True
+    objective: str = "latency"  # what a move's gain is measured in: latency | flops | budget
+    steps: tuple[int, ...] = (8, 16)  # alignment steps tried besides one channel
+    max_iters: int = 100000
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Targets:
+    """Absolute limits per metric (None: unconstrained)."""
+
+    limits: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_budget(cls, budget: Budget, dense: dict[str, float]) -> Targets:
+        t: dict[str, float] = {}
+        if budget.latency_ms is not None:
+            t["latency_ms"] = budget.latency_ms
+        if budget.latency_ratio is not None:
+            t["latency_ms"] = budget.latency_ratio * dense["latency_ms"]
+        if budget.flops is not None:
+            t["flops"] = budget.flops
+        if budget.flops_ratio is not None:
+            t["flops"] = budget.flops_ratio * dense["flops"]
+        if budget.params is not None:
+            t["params"] = budget.params
+        if budget.params_ratio is not None:
+            t["params"] = budget.params_ratio * dense["params"]
+        if budget.weight_mb is not None:
+            t["weight_bytes"] = budget.weight_mb * 1e6
+        if budget.activation_mb is not None:
+            t["activation_bytes"] = budget.activation_mb * 1e6
+        return cls(t)
+
+    def violated(self, metrics: dict[str, float]) -> dict[str, float]:
+        return {k: v for k, v in self.limits.items() if metrics[k] > v}
+
+
+@dataclass
+class Allocation:
+    """The allocator's answer: widths per group, the plan, predicted metrics, history."""
+
+    widths: dict[str, int]
+    plan: Plan
+    metrics: dict[str, float]
+    dense_metrics: dict[str, float]
+    targets: dict[str, float]
+    steps: int
+    dropped_blocks: list[str]
+
+
+def min_widths(
+    groups: list[PrunableGroup], droppable: set[str], cfg: AllocatorConfig
+) -> dict[str, int]:
+    """The smallest model the allocator may produce."""
+    out = {}
+    for g in groups:
+        if cfg.allow_block_drop and g.name in droppable:
+            out[g.name] = 0
+        else:
+            out[g.name] = max(cfg.min_channels, math.ceil(cfg.min_keep_frac * g.channels))
+    return out
+
+
+def _candidates(g: PrunableGroup, w: int, floor: int, droppable: bool, cfg) -> list[int]:
+    cands = {w - 1}
+    for s in cfg.steps:
+        cands.add(((w - 1) // s) * s)
+    cands = {c for c in cands if floor <= c < w}
+    if droppable and w > 0:
+        cands.add(0)
+    return sorted(cands)
+
+
+def _importance_lost(norm: torch.Tensor, w: int, new_w: int) -> float:
+    return float(norm[new_w:w].sum()) + 1e-9
+
+
+def allocate(
+    cost: CostModel,
+    groups: list[PrunableGroup],
+    scores: dict[str, torch.Tensor],
+    budget: Budget,
+    droppable: set[str] | None = None,
+    cfg: AllocatorConfig | None = None,
+    latency_scale: float = 1.0,
+) -> Allocation:
+    """Choose per-group widths meeting ``budget``; raises UserError when infeasible.
+
+    ``scores`` gives one importance per channel of each group (higher: keep). Groups in
+    ``droppable`` are inner layers of residual blocks, which may go to 0 (block removed).
+    ``latency_scale`` (< 1) tightens the latency target after a measured miss.
+    """
+    cfg = cfg or AllocatorConfig()
+    droppable = droppable or set()
+    dense = {g.name: g.channels for g in groups}
+    dense_m = cost.metrics(dense)
+    targets = Targets.from_budget(budget, dense_m)
+    if "latency_ms" in targets.limits:
+        targets.limits["latency_ms"] *= latency_scale
+    _check_feasible(cost, groups, droppable, cfg, targets)
+    order, norm = {}, {}
+    for g in groups:
+        s = scores[g.name].detach().float().cpu()
+        order[g.name] = torch.argsort(s, descending=True, stable=True)
+        norm[g.name] = s[order[g.name]] / (s.mean() + 1e-12)
+    floors = min_widths(groups, set(), cfg)
+    widths = dict(dense)
+    metrics = dict(dense_m)
+    steps = 0
+    best_move: dict[str, tuple[float, int] | None] = {}
+    dirty = set(widths)
+    while targets.violated(metrics) and steps < cfg.max_iters:
+        violated = targets.violated(metrics)
+        for name in dirty:
+            best_move[name] = _best_move(
+                cost, widths, name, groups_by(groups)[name], floors[name],
+                name in droppable and cfg.allow_block_drop, norm[name], violated, targets, cfg,
+            )
+        dirty = set()
+        choice = max(
+            ((v[0], k, v[1]) for k, v in best_move.items() if v is not None), default=None
+        )
+        if choice is None:
+            break
+        _, name, new_w = choice
+        widths[name] = new_w
+        metrics = cost.metrics(widths)
+        steps += 1
+        dirty = set(cost.neighbours[name]) | {name}
+        if set(targets.violated(metrics)) != set(violated):
+            dirty = set(widths)
+    if targets.violated(metrics):
+        raise UserError(_infeasible_message(targets, metrics))
+    plan = Plan(
+        {g: sorted(order[g][:w].tolist()) for g, w in widths.items() if w != dense[g]},
+        meta={"allocator": cfg.to_dict(), "targets": targets.limits},
+    )
+    dropped = [g for g, w in widths.items() if w == 0]
+    return Allocation(widths, plan, metrics, dense_m, targets.limits, steps, dropped)
+
+
+def groups_by(groups: list[PrunableGroup]) -> dict[str, PrunableGroup]:
+    return {g.name: g for g in groups}
+
+
+def _best_move(cost, widths, name, group, floor, droppable, norm, violated, targets, cfg):
+    w = widths[name]
+    best = None
+    for new_w in _candidates(group, w, floor, droppable, cfg):
+        try:
+            d = cost.delta(widths, name, new_w)
+        except UserError:  # width outside the device table's measured range: not allowed
+            continue
+        if "activation_bytes" in violated:
+            trial = dict(widths, **{name: new_w})
+            d["activation_bytes"] = cost.metrics(trial)["activation_bytes"] - cost.metrics(widths)[
+                "activation_bytes"
+            ]
+        gain = _gain(d, violated, targets, cfg)
+        if gain <= 0:
+            continue
+        lost = _importance_lost(norm, w, new_w) if new_w else float(norm[:w].sum()) + 1e-9
+        ratio = gain / lost
+        if best is None or ratio > best[0]:
+            best = (ratio, new_w)
+    return best
+
+
+def _gain(d: dict[str, float], violated: dict, targets: Targets, cfg: AllocatorConfig) -> float:
+    """Budget saved by a move, as a share of each violated limit (objective-weighted)."""
+    if cfg.objective == "flops" and "flops" in d:
+        # FLOPs-proportional allocation (baseline): rank moves by FLOPs saved, whatever the budget.
+        return -d["flops"] / max(1.0, targets.limits.get("flops", 1.0)) if d["flops"] < 0 else 0.0
+    gain = 0.0
+    for k in violated:
+        if k in d and d[k] < 0:
+            gain += -d[k] / targets.limits[k]
+    return gain
+
+
+def _check_feasible(cost, groups, droppable, cfg, targets: Targets) -> None:
+    try:
+        smallest = cost.metrics(min_widths(groups, droppable, cfg))
+    except UserError:  # the table does not reach the minimum widths; the search decides
+        return
+    if targets.violated(smallest):
+        raise UserError(_infeasible_message(targets, smallest, smallest=True))
+
+
+def _infeasible_message(targets: Targets, metrics: dict, smallest: bool = False) -> str:
+    k, limit = next((k, v) for k, v in targets.limits.items() if metrics[k] > v)
+    unit = {"latency_ms": " ms", "weight_bytes": " bytes", "activation_bytes": " bytes"}.get(k, "")
+    who = "even the smallest allowed model" if smallest else "the allocator"
+    return (
+        f"budget infeasible: {who} reaches {k} = {metrics[k]:.4g}{unit} "
+        f"(best achievable), above the budget of {limit:.4g}{unit}"
+    )

@@ -1,0 +1,143 @@
+"""The budget controller: scores + budget + device table -> a verified plan.
+
+It asks the cost model (never measures by itself) to allocate channels; when a measuring
+function is given (the deploy stage on the device), it checks the slim model's real
+latency against the budget and, on a miss beyond the noise tolerance, tightens the
+latency target and allocates again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from edgeprune.budget.allocator import Allocation, AllocatorConfig, Targets, allocate
+from edgeprune.budget.budget import Budget
+from edgeprune.budget.costmodel import CostModel
+from edgeprune.errors import UserError
+from edgeprune.surgery import Plan, apply_plan_
+from edgeprune.surgery.graph import PrunableGroup
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Allocation settings plus the verify-and-retry policy."""
+
+    allocator: AllocatorConfig = AllocatorConfig()
+    max_retries: int = 3
+    tolerance: float = 0.03  # a measured miss within 3% of the budget counts as noise
+    uniform: bool = False  # baseline: one keep ratio for every layer
+
+    def to_dict(self) -> dict:
+        return {
+            "allocator": self.allocator.to_dict(),
+            "max_retries": self.max_retries,
+            "tolerance": self.tolerance,
+            "uniform": self.uniform,
+        }
+
+
+@dataclass
+class ControllerResult:
+    """The chosen plan, its predicted metrics, and every verification attempt."""
+
+    allocation: Allocation
+    attempts: list[dict] = field(default_factory=list)
+    measurement: object | None = None  # budget.verify.Measurement of the final plan
+    budget_met_latency: bool | None = None
+
+    @property
+    def plan(self) -> Plan:
+        return self.allocation.plan
+
+
+def uniform_allocate(
+    cost: CostModel, groups: list[PrunableGroup], scores, budget: Budget, latency_scale=1.0
+) -> Allocation:
+    """Peer baseline: the largest single keep ratio (L1 order per layer) meeting the budget."""
+    dense = {g.name: g.channels for g in groups}
+    dense_m = cost.metrics(dense)
+    targets = Targets.from_budget(budget, dense_m)
+    if "latency_ms" in targets.limits:
+        targets.limits["latency_ms"] *= latency_scale
+
+    def widths_at(r: float) -> dict[str, int]:
+        return {g.name: max(1, math.ceil(r * g.channels)) for g in groups}
+
+    lo, hi = 0.0, 1.0
+    if targets.violated(cost.metrics(widths_at(0.01))):
+        raise UserError("budget infeasible for uniform scaling: even 1% width misses it")
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if targets.violated(cost.metrics(widths_at(mid))):
+            hi = mid
+        else:
+            lo = mid
+    widths = widths_at(lo)
+    plan = Plan(
+        {
+            g.name: sorted(torch.argsort(scores[g.name], descending=True)[: widths[g.name]].tolist())
+            for g in groups
+            if widths[g.name] < g.channels
+        },
+        meta={"allocator": "uniform", "keep_ratio": lo, "targets": targets.limits},
+    )
+    return Allocation(widths, plan, cost.metrics(widths), dense_m, targets.limits, 0, [])
+
+
+def decide(
+    model: nn.Module,
+    groups: list[PrunableGroup],
+    scores: dict[str, torch.Tensor],
+    budget: Budget,
+    cost: CostModel,
+    droppable: set[str],
+    example_input: torch.Tensor,
+    cfg: ControllerConfig = ControllerConfig(),
+    measure: Callable | None = None,
+    log: Callable[[str], None] = print,
+) -> ControllerResult:
+    """Allocate, then (with ``measure``) verify on the device and retry on a latency miss."""
+    scale = 1.0
+    attempts: list[dict] = []
+    for attempt in range(cfg.max_retries + 1):
+        if cfg.uniform:
+            alloc = uniform_allocate(cost, groups, scores, budget, scale)
+        else:
+            alloc = allocate(cost, groups, scores, budget, droppable, cfg.allocator, scale)
+        rec = {
+            "attempt": attempt,
+            "latency_scale": scale,
+            "predicted_latency_ms": alloc.metrics.get("latency_ms"),
+            "widths": dict(alloc.widths),
+        }
+        attempts.append(rec)
+        if measure is None or not budget.has_latency:
+            return ControllerResult(alloc, attempts)
+        pruned = apply_plan_(copy.deepcopy(model), alloc.plan, example_input)
+        m = measure(model, pruned)
+        miss = _latency_miss(budget, m, alloc)
+        rec.update(
+            measured_latency_ms=m.pruned_ms, dense_latency_ms=m.dense_ms, ratio=m.ratio, miss=miss
+        )
+        log(
+            f"attempt {attempt}: predicted {alloc.metrics['latency_ms']:.3f} ms, measured "
+            f"{m.pruned_ms:.3f} ms vs dense {m.dense_ms:.3f} ms (ratio {m.ratio:.3f})"
+        )
+        if miss <= cfg.tolerance:
+            return ControllerResult(alloc, attempts, m, True)
+        scale *= (1.0 / (1.0 + miss)) * 0.98
+        log(f"measured latency misses the budget by {miss:.1%}; tightening and re-allocating")
+    return ControllerResult(alloc, attempts, m, False)
+
+
+def _latency_miss(budget: Budget, m, alloc: Allocation) -> float:
+    """How far the measured latency exceeds the budget, as a fraction (<= 0: met)."""
+    if budget.latency_ratio is not None:
+        return m.ratio / budget.latency_ratio - 1.0
+    return m.pruned_ms / budget.latency_ms - 1.0

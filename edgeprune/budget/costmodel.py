@@ -1,0 +1,122 @@
+"""Prices a width assignment on every budget metric, incrementally per group.
+
+The controller never measures: it asks this cost model, which combines static counts
+computed from the executed-op list and the device's latency predictor (table-based).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from edgeprune.cost.ops import LayerOp, extract_ops, resolve_op
+from edgeprune.surgery.graph import PrunableGroup
+
+METRICS = ("latency_ms", "params", "flops", "weight_bytes", "activation_bytes")
+
+
+@dataclass(frozen=True)
+class OpPrice:
+    """Static cost of one op at given channel counts."""
+
+    params: float
+    flops: float
+    activation_bytes: float
+
+
+def _static(op: LayerOp, ci: int, co: int) -> OpPrice:
+    if ci == 0 or co == 0:
+        return OpPrice(0.0, 0.0, 0.0)
+    h_out = max(1, op.h_in // max(1, op.stride))
+    w_out = max(1, op.w_in // max(1, op.stride))
+    act = 4.0 * (ci * op.h_in * op.w_in + co * h_out * w_out)
+    if op.op == "conv":
+        groups = op.groups if op.groups > 1 else 1
+        weights = (ci // groups) * co * op.kernel * op.kernel
+        return OpPrice(weights + 2 * co, weights * h_out * w_out, act)
+    if op.op == "dwconv":
+        weights = co * op.kernel * op.kernel
+        return OpPrice(weights + 2 * co, weights * h_out * w_out, act)
+    if op.op == "linear":
+        return OpPrice(ci * co + co, ci * co, 4.0 * (ci + co))
+    return OpPrice(0.0, 0.0, act)
+
+
+class CostModel:
+    """Metrics of a model under group widths (group name -> kept channels)."""
+
+    def __init__(self, model, groups: list[PrunableGroup], input_size, predictor=None) -> None:
+        self.groups = {g.name: g for g in groups}
+        self.predictor = predictor
+        self.ops = list(predictor.ops) if predictor is not None else extract_ops(model, input_size)
+        self.by_name = {o.name: o for o in self.ops}
+        self.affected = {g.name: self._affected_ops(g) for g in groups}
+        self.neighbours = self._neighbours()
+
+    def _affected_ops(self, g: PrunableGroup) -> list[int]:
+        convs = set(g.convs)
+        hit = {i for i, o in enumerate(self.ops) if o.c_in_from in convs or o.c_out_from in convs}
+        hit |= {i for i, o in enumerate(self.ops) if o.name in convs}
+        names = {self.ops[i].name for i in hit}
+        hit |= {i for i, o in enumerate(self.ops) if o.op == "add" and o.branch in names}
+        return sorted(hit)
+
+    def _neighbours(self) -> dict[str, set[str]]:
+        owners: dict[int, set[str]] = {}
+        for name, idx in self.affected.items():
+            for i in idx:
+                owners.setdefault(i, set()).add(name)
+        return {
+            name: set().union(*(owners[i] for i in idx)) if idx else {name}
+            for name, idx in self.affected.items()
+        }
+
+    def conv_widths(self, widths: Mapping[str, int]) -> dict[str, int]:
+        """Group widths expanded to every conv of each group (the predictor's keys)."""
+        return {c: int(w) for g, w in widths.items() for c in self.groups[g].convs}
+
+    def _op_metrics(self, i: int, cw: Mapping[str, int]) -> tuple[float, OpPrice]:
+        op = self.ops[i]
+        ci, co = resolve_op(op, cw, self.by_name)
+        lat = 0.0
+        if self.predictor is not None and ci:
+            lat = self.predictor.op_cost(op, cw)
+        return lat, _static(op, ci, co)
+
+    def metrics(self, widths: Mapping[str, int]) -> dict[str, float]:
+        """Every metric for a full width assignment."""
+        cw = self.conv_widths(widths)
+        lat = params = flops = 0.0
+        act = 0.0
+        for i in range(len(self.ops)):
+            op_lat, price = self._op_metrics(i, cw)
+            lat += op_lat
+            params += price.params
+            flops += price.flops
+            act = max(act, price.activation_bytes)
+        out = {"params": params, "flops": flops, "weight_bytes": 4.0 * params}
+        out["activation_bytes"] = act
+        out["latency_ms"] = self._calibrated(lat) if self.predictor is not None else float("nan")
+        return out
+
+    def _calibrated(self, table_ms: float) -> float:
+        cal = self.predictor.calibration
+        return cal.scale * table_ms + cal.offset_ms
+
+    def delta(self, widths: dict[str, int], group: str, new_width: int) -> dict[str, float]:
+        """Change of latency/params/FLOPs/weights when ``group`` goes to ``new_width``."""
+        cw = self.conv_widths(widths)
+        before = [self._op_metrics(i, cw) for i in self.affected[group]]
+        for c in self.groups[group].convs:
+            cw[c] = int(new_width)
+        after = [self._op_metrics(i, cw) for i in self.affected[group]]
+        d_lat = sum(a[0] for a in after) - sum(b[0] for b in before)
+        d_par = sum(a[1].params for a in after) - sum(b[1].params for b in before)
+        d_flo = sum(a[1].flops for a in after) - sum(b[1].flops for b in before)
+        scale = self.predictor.calibration.scale if self.predictor is not None else 0.0
+        return {
+            "latency_ms": scale * d_lat,
+            "params": d_par,
+            "flops": d_flo,
+            "weight_bytes": 4.0 * d_par,
+        }

@@ -1,0 +1,64 @@
+"""Measure a pruned model against its dense twin on the device (one interleaved run)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Latency of dense and pruned measured in the same interleaved run on the device."""
+
+    dense_ms: float
+    pruned_ms: float
+    n_runs: int
+    host: str
+
+    @property
+    def ratio(self) -> float:
+        return self.pruned_ms / self.dense_ms
+
+
+def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | None = None):
+    """A function (dense, pruned) -> Measurement that times both models on ``device``."""
+    from edgeprune.export.onnx_export import ExportConfig, export_onnx
+    from edgeprune.runtimes.agent import run_agent
+    from edgeprune.runtimes.deploy import device_settings
+    from edgeprune.runtimes.settings import AgentSettings
+    from edgeprune.targets import make_target
+
+    dev = device_settings(device)
+    settings = AgentSettings(
+        threads=dev.threads,
+        provider=dev.provider,
+        opt_level=dev.opt_level,
+        interleave=True,
+        min_time_s=min_time_s,
+        min_runs=50,
+        warmup=20,
+    )
+    where = host or dev.host
+
+    def measure(dense: nn.Module, pruned: nn.Module) -> Measurement:
+        with tempfile.TemporaryDirectory(prefix="edgeprune-verify-") as tmp:
+            paths = [os.path.join(tmp, "dense.onnx"), os.path.join(tmp, "pruned.onnx")]
+            cfg = ExportConfig(dynamic_batch=False)
+            export_onnx(dense.eval(), input_size, paths[0], cfg)
+            export_onnx(pruned.eval(), input_size, paths[1], cfg)
+            target = make_target(where, key=dev.key)
+            try:
+                res = run_agent(target, paths, settings, python=dev.python)
+            finally:
+                target.close()
+        return Measurement(
+            float(res[0]["latency_ms_median"]),
+            float(res[1]["latency_ms_median"]),
+            int(res[1]["n_runs"]),
+            where or "local",
+        )
+
+    return measure

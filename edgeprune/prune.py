@@ -1,0 +1,249 @@
+"""The prune workflow: load -> score -> allocate under the budget -> verify on the device
+-> recover -> evaluate -> write the pruned model, its ONNX file and report.json."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from edgeprune.budget import Budget
+from edgeprune.budget.controller import ControllerConfig, decide
+from edgeprune.errors import UserError
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """One prune run (model, method, budget, data and recovery)."""
+
+    model: str
+    out: str
+    method: str = "l1"
+    budget: Budget | None = None
+    weights: str | None = None
+    device: str | None = None
+    host: str | None = None
+    data_root: str | None = None
+    epochs: int = 0
+    lr: float = 0.01
+    batch_size: int = 128
+    limit_batches: int | None = None
+    verify: bool = True
+    verify_min_time_s: float = 3.0
+    controller: ControllerConfig = ControllerConfig()
+    method_options: dict = field(default_factory=dict)
+    seed: int = 0
+
+
+def _log(msg: str) -> None:
+    print(f"[prune] {msg}", file=sys.stderr, flush=True)
+
+
+def _predictor(cfg: PruneConfig, model, input_size):
+    """The device's latency predictor, or None without a device."""
+    if not cfg.device:
+        return None, None
+    from edgeprune.cost.latency import LatencyPredictor
+    from edgeprune.devices.profile import load_profile
+
+    profile = load_profile(cfg.device)
+    pred = LatencyPredictor.from_model(model, input_size, profile)
+    if profile.estimated:
+        _log(f"device '{profile.name}' uses an ESTIMATED latency table (not measured there)")
+    return pred, profile
+
+
+def _loaders(cfg: PruneConfig):
+    if not cfg.data_root:
+        if cfg.epochs > 0:
+            raise UserError("--epochs > 0 needs --data-root (recovery training needs data)")
+        if cfg.budget is not None and cfg.budget.max_acc_drop is not None:
+            raise UserError("--max-acc-drop needs --data-root to measure accuracy")
+        return None, None
+    from edgeprune.data import build_loader
+
+    train = build_loader(cfg.data_root, "train", cfg.batch_size, seed=cfg.seed)
+    test = build_loader(cfg.data_root, "test", 256)
+    return train, test
+
+
+def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
+    if loader is None:
+        return None
+    from edgeprune.train import evaluate
+
+    return float(evaluate(model, loader, limit_batches=cfg.limit_batches, desc="eval").top1)
+
+
+def _recover(model, loader, cfg: PruneConfig) -> None:
+    if cfg.epochs <= 0:
+        return
+    from edgeprune.train import TrainConfig, train
+
+    tcfg = TrainConfig(
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        schedule="cosine",
+        limit_batches=cfg.limit_batches,
+        seed=cfg.seed,
+    )
+    train(model, loader, tcfg, ckpt_dir=os.path.join(cfg.out, "recovery"), resume=True)
+
+
+def run_prune(cfg: PruneConfig) -> dict:
+    """Run the whole workflow; returns the report written to ``cfg.out/report.json``."""
+    from edgeprune.cost import count
+    from edgeprune.methods import MethodContext, get_method
+    from edgeprune.models import load_model
+    from edgeprune.surgery import apply_plan_, prunable_layers, save_pruned
+    from edgeprune.surgery.blocks import find_blocks
+
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    budget = cfg.budget
+    if budget is None:
+        raise UserError("no budget given")
+    method = get_method(cfg.method, **cfg.method_options)
+    train_loader, test_loader = _loaders(cfg)
+    _log(f"load {cfg.model}")
+    loaded = load_model(cfg.model, cfg.weights)
+    model, input_size = loaded.model.eval(), loaded.input_size
+    example = torch.randn(1, *input_size)
+    groups = prunable_layers(model, input_size)
+    droppable = {f"{b}.{s.inner_convs[0]}" if b else s.inner_convs[0] for b, s in find_blocks(model).items()}
+    predictor, profile = _predictor(cfg, model, input_size)
+    if budget.has_latency and predictor is None:
+        raise UserError("a latency budget needs --device")
+    from edgeprune.budget.costmodel import CostModel
+
+    cost = CostModel(model, groups, input_size, predictor)
+    dense_counts = count(model, input_size)
+    _log("evaluate dense model" if test_loader else "no data: skipping accuracy")
+    dense_top1 = _evaluate(model, test_loader, cfg)
+
+    _log(f"score channels with method '{method.name}'")
+    ctx = MethodContext(example, train_loader, None, dict(cfg.method_options), cfg.limit_batches)
+    scores = method.scores(model, groups, ctx)
+    measure = None
+    if cfg.verify and budget.has_latency and cfg.device:
+        from edgeprune.budget.verify import make_measurer
+
+        measure = make_measurer(cfg.device, input_size, cfg.verify_min_time_s, cfg.host)
+    ctrl = cfg.controller
+    if method.knob == "uniform":
+        from dataclasses import replace
+
+        ctrl = replace(ctrl, uniform=True)
+    _log(f"allocate channels for: {budget.describe()}")
+    t_dec = time.time()
+    result = decide(model, groups, scores, budget, cost, droppable, example, ctrl, measure, _log)
+    decision_s = time.time() - t_dec
+    pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
+    _recover(pruned, train_loader, cfg)
+    pruned.eval()
+    pruned_top1 = _evaluate(pruned, test_loader, cfg)
+    pruned_counts = count(pruned, input_size)
+
+    os.makedirs(cfg.out, exist_ok=True)
+    save_pruned(cfg.out, loaded.name, pruned, result.plan, input_size, extra={"method": method.name})
+    from edgeprune.export.onnx_export import ExportConfig, export_onnx
+
+    export_onnx(pruned, input_size, os.path.join(cfg.out, "model.onnx"), ExportConfig())
+    report = _report(cfg, loaded, budget, result, dense_counts, pruned_counts, dense_top1,
+                     pruned_top1, groups, profile, decision_s, time.time() - t0)
+    _write_json(os.path.join(cfg.out, "report.json"), report)
+    return report
+
+
+def _budget_met(budget: Budget, result, pruned_counts, dense_counts, dense_top1, pruned_top1):
+    t = result.allocation.targets
+    ok = True
+    if "params" in t:
+        ok &= pruned_counts.params <= t["params"] * 1.0001
+    if "flops" in t:
+        ok &= pruned_counts.flops <= t["flops"] * 1.0001
+    if "weight_bytes" in t:
+        ok &= pruned_counts.weight_bytes <= t["weight_bytes"]
+    if "activation_bytes" in t:
+        ok &= pruned_counts.peak_activation_bytes <= t["activation_bytes"]
+    if budget.has_latency and result.budget_met_latency is not None:
+        ok &= bool(result.budget_met_latency)
+    if budget.max_acc_drop is not None and dense_top1 is not None and pruned_top1 is not None:
+        ok &= (dense_top1 - pruned_top1) * 100 <= budget.max_acc_drop
+    return bool(ok)
+
+
+def _report(cfg, loaded, budget, result, dc, pc, dense_top1, pruned_top1, groups, profile,
+            decision_s, wall_s) -> dict:
+    m = result.measurement
+    alloc = result.allocation
+    layers = [
+        {"layer": g.name, "convs": list(g.convs), "before": g.channels, "after": alloc.widths[g.name]}
+        for g in groups
+    ]
+    return {
+        "model": loaded.name,
+        "method": cfg.method,
+        "device": cfg.device,
+        "device_table": None if profile is None else ("estimated" if profile.estimated else "measured"),
+        "budget": budget.to_dict(),
+        "dense": {
+            "latency_ms": m.dense_ms if m else alloc.dense_metrics.get("latency_ms"),
+            "predicted_latency_ms": alloc.dense_metrics.get("latency_ms"),
+            "params": dc.params,
+            "flops": dc.flops,
+            "weight_bytes": dc.weight_bytes,
+            "top1": dense_top1,
+        },
+        "pruned": {
+            "latency_ms": m.pruned_ms if m else None,
+            "params": pc.params,
+            "flops": pc.flops,
+            "weight_bytes": pc.weight_bytes,
+            "peak_activation_bytes": pc.peak_activation_bytes,
+            "top1": pruned_top1,
+        },
+        "predicted_latency_ms": alloc.metrics.get("latency_ms"),
+        "measured_latency_ms": m.pruned_ms if m else None,
+        "latency_ratio": m.ratio if m else None,
+        "budget_met": _budget_met(budget, result, pc, dc, dense_top1, pruned_top1),
+        "verification": result.attempts,
+        "dropped_blocks": alloc.dropped_blocks,
+        "layers": layers,
+        "recovery_epochs": cfg.epochs,
+        "controller_decision_s": decision_s,
+        "wall_time_s": wall_s,
+        "seed": cfg.seed,
+        "versions": {"torch": torch.__version__},
+    }
+
+
+def _write_json(path: str, obj: dict) -> None:
+    from edgeprune.surgery.plan import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1, default=float))
+
+
+def summary(report: dict) -> str:
+    """A short human summary of a prune report."""
+    d, p = report["dense"], report["pruned"]
+    lines = [
+        f"{report['model']} pruned with {report['method']} for {report.get('device') or 'no device'}",
+        f"  params {d['params']:,} -> {p['params']:,} ({p['params'] / d['params']:.2f}x), "
+        f"FLOPs {d['flops']:,} -> {p['flops']:,} ({p['flops'] / d['flops']:.2f}x)",
+    ]
+    if report.get("latency_ratio") is not None:
+        lines.append(
+            f"  latency {report['dense']['latency_ms']:.3f} -> {report['measured_latency_ms']:.3f} ms "
+            f"measured (ratio {report['latency_ratio']:.3f}; predicted "
+            f"{report['predicted_latency_ms']:.3f} ms)"
+        )
+    if d.get("top1") is not None:
+        lines.append(f"  top-1 {d['top1']:.4f} -> {p['top1']:.4f}")
+    lines.append(f"  budget met: {report['budget_met']}")
+    return "\n".join(lines)
