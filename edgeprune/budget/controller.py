@@ -31,6 +31,7 @@ class ControllerConfig:
     allocator: AllocatorConfig = AllocatorConfig()
     max_retries: int = 3
     tolerance: float = 0.03  # a measured miss within 3% of the budget counts as noise
+    slack: float = 0.08  # measured this far under the budget: loosen and try again
     uniform: bool = False  # baseline: one keep ratio for every layer
 
     def to_dict(self) -> dict:
@@ -38,6 +39,7 @@ class ControllerConfig:
             "allocator": self.allocator.to_dict(),
             "max_retries": self.max_retries,
             "tolerance": self.tolerance,
+            "slack": self.slack,
             "uniform": self.uniform,
         }
 
@@ -105,6 +107,7 @@ def decide(
     """Allocate, then (with ``measure``) verify on the device and retry on a latency miss."""
     scale = 1.0
     attempts: list[dict] = []
+    best: ControllerResult | None = None  # the least-pruned plan measured within budget
     for attempt in range(cfg.max_retries + 1):
         if cfg.uniform:
             alloc = uniform_allocate(cost, groups, scores, budget, scale)
@@ -129,10 +132,18 @@ def decide(
             f"attempt {attempt}: predicted {alloc.metrics['latency_ms']:.3f} ms, measured "
             f"{m.pruned_ms:.3f} ms vs dense {m.dense_ms:.3f} ms (ratio {m.ratio:.3f})"
         )
-        if miss <= cfg.tolerance:
-            return ControllerResult(alloc, attempts, m, True)
-        scale *= (1.0 / (1.0 + miss)) * 0.98
-        log(f"measured latency misses the budget by {miss:.1%}; tightening and re-allocating")
+        met = miss <= cfg.tolerance
+        if met and (best is None or m.pruned_ms > best.measurement.pruned_ms):
+            best = ControllerResult(alloc, attempts, m, True)
+        if met and miss >= -cfg.slack:
+            break
+        # too slow: tighten; far under the budget: loosen (pruning less keeps accuracy)
+        scale *= (1.0 / (1.0 + miss)) * (0.98 if not met else 0.99)
+        what = "misses the budget by" if not met else "is under the budget by"
+        log(f"measured latency {what} {abs(miss):.1%}; re-allocating (target x{scale:.3f})")
+    if best is not None:
+        best.attempts = attempts
+        return best
     return ControllerResult(alloc, attempts, m, False)
 
 
