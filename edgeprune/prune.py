@@ -115,7 +115,9 @@ def run_prune(cfg: PruneConfig) -> dict:
     model, input_size = loaded.model.eval(), loaded.input_size
     example = torch.randn(1, *input_size)
     groups = prunable_layers(model, input_size)
-    droppable = {f"{b}.{s.inner_convs[0]}" if b else s.inner_convs[0] for b, s in find_blocks(model).items()}
+    droppable = {
+        f"{b}.{s.inner_convs[0]}" if b else s.inner_convs[0] for b, s in find_blocks(model).items()
+    }
     predictor, profile = _predictor(cfg, model, input_size)
     if budget.has_latency and predictor is None:
         raise UserError("a latency budget needs --device")
@@ -150,12 +152,26 @@ def run_prune(cfg: PruneConfig) -> dict:
     pruned_counts = count(pruned, input_size)
 
     os.makedirs(cfg.out, exist_ok=True)
-    save_pruned(cfg.out, loaded.name, pruned, result.plan, input_size, extra={"method": method.name})
+    save_pruned(
+        cfg.out, loaded.name, pruned, result.plan, input_size, extra={"method": method.name}
+    )
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
 
     export_onnx(pruned, input_size, os.path.join(cfg.out, "model.onnx"), ExportConfig())
-    report = _report(cfg, loaded, budget, result, dense_counts, pruned_counts, dense_top1,
-                     pruned_top1, groups, profile, decision_s, time.time() - t0)
+    report = _report(
+        cfg,
+        loaded,
+        budget,
+        result,
+        dense_counts,
+        pruned_counts,
+        dense_top1,
+        pruned_top1,
+        groups,
+        profile,
+        decision_s,
+        time.time() - t0,
+    )
     _write_json(os.path.join(cfg.out, "report.json"), report)
     return report
 
@@ -178,19 +194,38 @@ def _budget_met(budget: Budget, result, pruned_counts, dense_counts, dense_top1,
     return bool(ok)
 
 
-def _report(cfg, loaded, budget, result, dc, pc, dense_top1, pruned_top1, groups, profile,
-            decision_s, wall_s) -> dict:
+def _report(
+    cfg,
+    loaded,
+    budget,
+    result,
+    dc,
+    pc,
+    dense_top1,
+    pruned_top1,
+    groups,
+    profile,
+    decision_s,
+    wall_s,
+) -> dict:
     m = result.measurement
     alloc = result.allocation
     layers = [
-        {"layer": g.name, "convs": list(g.convs), "before": g.channels, "after": alloc.widths[g.name]}
+        {
+            "layer": g.name,
+            "convs": list(g.convs),
+            "before": g.channels,
+            "after": alloc.widths[g.name],
+        }
         for g in groups
     ]
     return {
         "model": loaded.name,
         "method": cfg.method,
         "device": cfg.device,
-        "device_table": None if profile is None else ("estimated" if profile.estimated else "measured"),
+        "device_table": None
+        if profile is None
+        else ("estimated" if profile.estimated else "measured"),
         "budget": budget.to_dict(),
         "dense": {
             "latency_ms": m.dense_ms if m else alloc.dense_metrics.get("latency_ms"),

@@ -145,13 +145,19 @@ def allocate(
         violated = targets.violated(metrics)
         for name in dirty:
             best_move[name] = _best_move(
-                cost, widths, name, groups_by(groups)[name], floors[name],
-                name in droppable and cfg.allow_block_drop, norm[name], violated, targets, cfg,
+                cost,
+                widths,
+                name,
+                groups_by(groups)[name],
+                floors[name],
+                name in droppable and cfg.allow_block_drop,
+                norm[name],
+                violated,
+                targets,
+                cfg,
             )
         dirty = set()
-        choice = max(
-            ((v[0], k, v[1]) for k, v in best_move.items() if v is not None), default=None
-        )
+        choice = max(((v[0], k, v[1]) for k, v in best_move.items() if v is not None), default=None)
         if choice is None:
             break
         _, name, new_w = choice
@@ -185,9 +191,9 @@ def _best_move(cost, widths, name, group, floor, droppable, norm, violated, targ
             continue
         if "activation_bytes" in violated:
             trial = dict(widths, **{name: new_w})
-            d["activation_bytes"] = cost.metrics(trial)["activation_bytes"] - cost.metrics(widths)[
-                "activation_bytes"
-            ]
+            d["activation_bytes"] = (
+                cost.metrics(trial)["activation_bytes"] - cost.metrics(widths)["activation_bytes"]
+            )
         gain = _gain(d, violated, targets, cfg)
         if gain <= 0:
             continue

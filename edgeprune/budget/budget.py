@@ -42,7 +42,9 @@ class Budget:
             if f.name != "max_acc_drop" and v == 0:
                 raise UserError(f"budget {f.name} must be positive")
             if f.name.endswith("_ratio") and v > 1.0:
-                raise UserError(f"budget {f.name} is {v}x: a pruned model cannot be larger than dense")
+                raise UserError(
+                    f"budget {f.name} is {v}x: a pruned model cannot be larger than dense"
+                )
         if self.latency_ms is not None and self.latency_ratio is not None:
             raise UserError("give the latency budget either in ms or as a ratio, not both")
         if self.has_latency and not self.device:

@@ -83,7 +83,9 @@ def uniform_allocate(
     widths = widths_at(lo)
     plan = Plan(
         {
-            g.name: sorted(torch.argsort(scores[g.name], descending=True)[: widths[g.name]].tolist())
+            g.name: sorted(
+                torch.argsort(scores[g.name], descending=True)[: widths[g.name]].tolist()
+            )
             for g in groups
             if widths[g.name] < g.channels
         },

@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--min-keep", type=float, default=0.1, help="min share of channels per layer")
     p.add_argument("--no-block-drop", action="store_true", help="never remove residual blocks")
     p.add_argument(
-        "--allocation", default="latency", choices=["latency", "flops"],
+        "--allocation",
+        default="latency",
+        choices=["latency", "flops"],
         help="rank moves by the budget metric (latency table) or by FLOPs (baseline)",
     )
     p.add_argument("--seed", type=int, default=0)

@@ -9,12 +9,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from edgeprune.data.cache import cache_root
 from edgeprune.errors import UserError
-
-
-def cache_dir() -> Path:
-    """edgeprune's cache root: $EDGEPRUNE_CACHE or ~/.cache/edgeprune."""
-    return Path(os.environ.get("EDGEPRUNE_CACHE", Path.home() / ".cache" / "edgeprune"))
 
 
 def fetch_weights(path_or_url: str) -> Path:
@@ -22,7 +18,7 @@ def fetch_weights(path_or_url: str) -> Path:
     parsed = urllib.parse.urlparse(path_or_url)
     if parsed.scheme in ("http", "https", "file"):
         name = Path(parsed.path).name or "weights"
-        dest = cache_dir() / "weights" / name
+        dest = cache_root() / "weights" / name
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_suffix(dest.suffix + ".part")

@@ -106,7 +106,7 @@ def _zeroed_root_channels(group: tp.Group) -> set[int]:
         if item.dep.handler is not tp.prune_conv_out_channels or not isinstance(layer, nn.Conv2d):
             continue
         w = layer.weight.detach()
-        here = {r for i, r in zip(item.idxs, item.root_idxs) if not bool(w[i].any())}
+        here = {r for i, r in zip(item.idxs, item.root_idxs, strict=False) if not bool(w[i].any())}
         zeroed = here if zeroed is None else zeroed & here
     return zeroed or set()
 
@@ -127,7 +127,7 @@ def _fold_constant_channels_(group: tp.Group, consts: dict[nn.Module, torch.Tens
             continue
         if isinstance(layer, nn.Conv2d) and layer.groups != 1:
             continue
-        pairs = [(i, r) for i, r in zip(item.idxs, item.root_idxs) if r in zeroed]
+        pairs = [(i, r) for i, r in zip(item.idxs, item.root_idxs, strict=False) if r in zeroed]
         if not pairs:
             continue
         idxs = torch.tensor([i for i, _ in pairs])

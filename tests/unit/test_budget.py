@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from edgeprune.budget import Budget, budget_from_args, load_budget_yaml, parse_latency
-from edgeprune.budget.allocator import AllocatorConfig, allocate
+from edgeprune.budget.allocator import allocate
 from edgeprune.budget.controller import ControllerConfig, decide
 from edgeprune.budget.costmodel import CostModel
 from edgeprune.budget.verify import Measurement
@@ -26,9 +26,16 @@ def test_parse_latency_and_counts():
     assert parse_latency("800us") == (pytest.approx(0.8), None)
     with pytest.raises(UserError):
         parse_latency("fast")
-    args = SimpleNamespace(latency_budget="0.5x", device="xeon", flops_budget="60M",
-                           params_budget=None, memory_budget_mb=4.0, activation_budget_mb=None,
-                           max_acc_drop=1.0, budget_file=None)
+    args = SimpleNamespace(
+        latency_budget="0.5x",
+        device="xeon",
+        flops_budget="60M",
+        params_budget=None,
+        memory_budget_mb=4.0,
+        activation_budget_mb=None,
+        max_acc_drop=1.0,
+        budget_file=None,
+    )
     b = budget_from_args(args)
     assert (b.latency_ratio, b.flops, b.weight_mb, b.max_acc_drop) == (0.5, 60e6, 4.0, 1.0)
 
@@ -113,15 +120,26 @@ def test_allocator_drops_blocks_when_overhead_dominates():
         return 0.0 if ci == 0 else 1.0 + 1e-3 * cost.predictor.op_cost_orig(op, widths)
 
     cost.predictor.op_cost = overhead_heavy
-    a = allocate(cost, groups, l1_group_scores(model, groups), Budget(latency_ratio=0.6, device="x"), droppable)
+    a = allocate(
+        cost,
+        groups,
+        l1_group_scores(model, groups),
+        Budget(latency_ratio=0.6, device="x"),
+        droppable,
+    )
     assert a.dropped_blocks, "with a fixed cost per op only removing blocks saves time"
 
 
 def test_infeasible_budget_names_best_achievable():
     model, groups, cost, droppable = _setup()
     with pytest.raises(UserError, match="budget infeasible.*best achievable"):
-        allocate(cost, groups, l1_group_scores(model, groups), Budget(latency_ratio=0.01, device="x"),
-                 droppable)
+        allocate(
+            cost,
+            groups,
+            l1_group_scores(model, groups),
+            Budget(latency_ratio=0.01, device="x"),
+            droppable,
+        )
 
 
 def test_flops_and_memory_budgets():
@@ -146,8 +164,18 @@ def test_controller_retries_when_measured_latency_misses():
             widths[g.name] = _width_of(pruned, g)
         return Measurement(d, cost.metrics(widths)["latency_ms"] * slow, 100, "test")
 
-    res = decide(model, groups, scores, Budget(latency_ratio=0.6, device="x"), cost, droppable,
-                 torch.randn(1, 3, 32, 32), ControllerConfig(), measure, log=lambda m: None)
+    res = decide(
+        model,
+        groups,
+        scores,
+        Budget(latency_ratio=0.6, device="x"),
+        cost,
+        droppable,
+        torch.randn(1, 3, 32, 32),
+        ControllerConfig(),
+        measure,
+        log=lambda m: None,
+    )
     assert len(res.attempts) >= 2 and res.budget_met_latency
     assert res.attempts[0]["miss"] > 0.03 and res.attempts[1]["latency_scale"] < 1.0
     assert any(a["miss"] <= 0.03 for a in res.attempts[1:])
