@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgeprune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name, module_name in COMMANDS.items():
+    for _name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         sp = module.add_parser(sub)
         sp.set_defaults(_run=module.run)

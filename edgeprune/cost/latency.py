@@ -1,0 +1,251 @@
+"""Latency predictor: a model's latency on a device from the device's latency table.
+
+``predict_latency(model_or_plan, profile)`` traces the model (or the base model a plan
+applies to), sums the table entry of every executed op and adds the modelled remainder
+(per-inference runtime overhead and what the table's in-context marginal costs miss),
+fitted per device and model structure on a few end-to-end measurements::
+
+    total_ms = scale * sum(aligned ops) + scale_unaligned * sum(other ops) + offset_ms
+
+("aligned": both channel counts multiples of the profile's ``channel_alignment``; the
+runtime's blocked kernels run those, and their in-network cost relative to chain-measured
+costs differs from that of the others; both scales come from the Calibration.)
+
+Fast path for a budget controller, which re-prices many width configurations: trace once,
+then only look up numbers (about 10 microseconds per op; no model is rebuilt)::
+
+    from edgeprune.cost.latency import LatencyPredictor
+    pred = LatencyPredictor.from_model(model, (3, 32, 32), load_profile("xeon"))
+    pred.total_ms({"layer1.0.conv1": 9, "layer2.0.conv1": 0})   # float
+    pred.predict(widths)                                        # Prediction with breakdown
+
+``widths`` maps conv layer names to output channel counts (missing names keep the traced
+width); 0 drops the layer and the residual add of its block. Equivalent function form:
+``ops = extract_ops(model, input_size)`` then ``predict_ops(ops, profile, widths)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from edgeprune.cost.latency_table import LatencyTable, load_table_csv
+from edgeprune.cost.ops import LayerOp, extract_ops, resolve_op
+from edgeprune.errors import UserError
+
+_TABLE_CACHE: dict[tuple, LatencyTable] = {}
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """One op's share of a prediction."""
+
+    name: str
+    op: str
+    c_in: int
+    c_out: int
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted end-to-end latency and where it comes from."""
+
+    total_ms: float
+    table_ms: float
+    remainder_ms: float
+    per_layer: tuple[OpCost, ...]
+    device: str
+    estimated: bool
+    calibration: str
+
+    def to_dict(self) -> dict:
+        return {
+            "total_ms": self.total_ms,
+            "table_ms": self.table_ms,
+            "remainder_ms": self.remainder_ms,
+            "device": self.device,
+            "estimated": self.estimated,
+            "calibration": self.calibration,
+            "per_layer": [c.__dict__ for c in self.per_layer],
+        }
+
+
+def ops_signature(ops: Sequence[LayerOp]) -> str:
+    """``EXACT:FAMILIES``: hashes of a model's structure (not its widths) and of the set of
+    op families it uses; they choose which calibration applies."""
+    text = ";".join(f"{o.name}:{o.op}:{o.kernel}:{o.stride}:{o.h_in}" for o in ops)
+    fams = ";".join(sorted({f"{o.op}:{o.kernel}:{o.stride}:{o.h_in}" for o in ops}))
+    return (
+        hashlib.sha1(text.encode()).hexdigest()[:16]
+        + ":"
+        + hashlib.sha1(fams.encode()).hexdigest()[:12]
+    )
+
+
+def profile_table(profile) -> LatencyTable:
+    """The (cached) merged latency table of a profile; ``UserError`` if it has none."""
+    import pandas as pd
+
+    paths = profile.table_paths()
+    if not paths:
+        raise UserError(
+            f"device '{profile.name}' has no latency table; measure one with "
+            f"'edgeprune profile --device {profile.name} --model MODEL'"
+        )
+    key = tuple((str(p), p.stat().st_mtime if p.exists() else 0) for p in paths)
+    key += (profile.channel_alignment,)
+    table = _TABLE_CACHE.get(key)
+    if table is None:
+        if len(paths) == 1:
+            table = load_table_csv(str(paths[0]), profile.channel_alignment)
+        else:
+            frames = [load_table_csv(str(p), profile.channel_alignment).df for p in paths]
+            table = LatencyTable(
+                pd.concat(frames, ignore_index=True),
+                profile.channel_alignment,
+                f"latency tables of '{profile.name}'",
+            )
+        _TABLE_CACHE[key] = table
+    return table
+
+
+def pick_calibration(profile, signature: str):
+    """The calibration for a structure: same structure, else same op families (a pruned
+    variant with dropped blocks, or ResNet-20 vs -56), else ``default``, else none."""
+    from edgeprune.devices.profile import Calibration
+
+    for key, cal in profile.calibration.items():
+        if cal.signature and cal.signature == signature:
+            return key, cal
+    fam = signature.split(":")[-1]
+    for key, cal in profile.calibration.items():
+        if ":" in cal.signature and cal.signature.split(":")[-1] == fam:
+            return key, cal
+    if "default" in profile.calibration:
+        return "default", profile.calibration["default"]
+    return "none", Calibration()
+
+
+class LatencyPredictor:
+    """Prices one traced model structure under any widths, from a profile's table."""
+
+    def __init__(self, ops: Sequence[LayerOp], profile, table: LatencyTable | None = None):
+        self.ops = list(ops)
+        self.profile = profile
+        self.table = table if table is not None else profile_table(profile)
+        self.by_name = {o.name: o for o in self.ops}
+        self.signature = ops_signature(self.ops)
+        self.calibration_name, self.calibration = pick_calibration(profile, self.signature)
+
+    @classmethod
+    def from_model(cls, model, input_size: Sequence[int], profile) -> LatencyPredictor:
+        return cls(extract_ops(model, input_size, batch=profile.identity.batch), profile)
+
+    def op_cost(self, op: LayerOp, widths: Mapping[str, int] | None = None) -> float:
+        """Table latency (ms) of one op under ``widths``; 0 for a removed op."""
+        ci, co = resolve_op(op, widths, self.by_name)
+        if ci == 0:
+            return 0.0
+        k = op.kernel
+        if op.op == "add" and not self.table.has_family("add", k, 1, op.h_in, op.w_in):
+            # an add fed by no conv (e.g. a bypassed block's bias): price it after any conv
+            k = next(
+                (kk for kk in (3, 1) if self.table.has_family("add", kk, 1, op.h_in, op.w_in)), k
+            )
+        return self.table.lookup(op.op, ci, co, k, op.stride, op.h_in, op.w_in)
+
+    def table_ms(self, widths: Mapping[str, int] | None = None) -> float:
+        return sum(self.op_cost(o, widths) for o in self.ops)
+
+    def split_ms(self, widths: Mapping[str, int] | None = None) -> tuple[float, float]:
+        """Table sums of (aligned, unaligned) ops under ``widths``."""
+        a = u = 0.0
+        align = self.table.alignment
+        for o in self.ops:
+            ci, co = resolve_op(o, widths, self.by_name)
+            if ci == 0:
+                continue
+            cost = self.op_cost(o, widths)
+            if ci % align == 0 and co % align == 0:
+                a += cost
+            else:
+                u += cost
+        return a, u
+
+    def total_ms(self, widths: Mapping[str, int] | None = None) -> float:
+        """Predicted end-to-end latency (ms), no breakdown: the controller's inner loop."""
+        return self.calibration.apply(*self.split_ms(widths))
+
+    def predict(self, widths: Mapping[str, int] | None = None) -> Prediction:
+        costs = []
+        for o in self.ops:
+            ci, co = resolve_op(o, widths, self.by_name)
+            lat = self.op_cost(o, widths)
+            costs.append(OpCost(o.name, o.op, ci, co, lat))
+        table = sum(c.latency_ms for c in costs)
+        total = self.total_ms(widths)
+        return Prediction(
+            total_ms=total,
+            table_ms=table,
+            remainder_ms=total - table,
+            per_layer=tuple(costs),
+            device=self.profile.name,
+            estimated=self.profile.estimated,
+            calibration=self.calibration_name,
+        )
+
+
+def predict_ops(
+    ops: Sequence[LayerOp], profile, widths: Mapping[str, int] | None = None
+) -> Prediction:
+    """Predict from an op list (``extract_ops``) with optional width overrides."""
+    return LatencyPredictor(ops, profile).predict(widths)
+
+
+def widths_from_plan(plan, model, input_size: Sequence[int] | None = None) -> dict[str, int]:
+    """Conv output widths a ``Plan`` gives ``model`` (every conv of a coupled group)."""
+    from edgeprune.surgery import prunable_layers
+
+    keep = getattr(plan, "keep", None)
+    if keep is None:
+        raise UserError("expected a model or a Plan with 'keep' indices")
+    widths: dict[str, int] = {}
+    for g in prunable_layers(model, tuple(input_size) if input_size else None):
+        if g.name in keep:
+            for conv in g.convs:
+                widths[conv] = len(keep[g.name])
+    return widths
+
+
+def predict_latency(
+    model_or_plan, profile, *, model=None, input_size: Sequence[int] | None = None
+) -> Prediction:
+    """Predicted latency of a (pruned) model, or of ``plan`` applied to base ``model``.
+
+    ``input_size`` is (C, H, W); by default 3x32x32, or what ``edgeprune.models`` says
+    for a registered model name. ``profile`` is a ``DeviceProfile`` or a profile name.
+    """
+    if isinstance(profile, str):
+        from edgeprune.devices.profile import load_profile
+
+        profile = load_profile(profile)
+    if hasattr(model_or_plan, "model") and hasattr(model_or_plan, "input_size"):
+        input_size = input_size or model_or_plan.input_size  # a LoadedModel
+        model_or_plan = model_or_plan.model
+    if hasattr(model_or_plan, "keep"):
+        if model is None:
+            raise UserError("predicting a plan needs the base model (model=...)")
+        size = tuple(input_size) if input_size else _input_size_of(model)
+        widths = widths_from_plan(model_or_plan, model, size)
+        base = model
+    else:
+        widths, base = None, model_or_plan
+        size = tuple(input_size) if input_size else _input_size_of(base)
+    return LatencyPredictor.from_model(base, size, profile).predict(widths)
+
+
+def _input_size_of(model) -> tuple[int, int, int]:
+    size = getattr(model, "edgeprune_input_size", None)
+    return tuple(size) if size else (3, 32, 32)

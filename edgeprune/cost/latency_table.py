@@ -1,0 +1,252 @@
+"""Per-layer latency tables: validation and interpolated look-up.
+
+A table is a pandas DataFrame (saved as CSV next to a device profile) with one row per
+measured configuration. Rows are grouped into *families*: everything but the channel
+counts (``op, kernel, stride, depthwise, h_in, w_in, batch, runtime, threads, dtype``).
+Inside a family a query ``(c_in, c_out)`` is answered by bilinear interpolation between
+grid points of the same *alignment class*: a channel count that is a multiple of the
+profile's ``channel_alignment`` (e.g. 16 for ONNX Runtime's AVX-512 NCHWc kernels) is
+interpolated only between aligned grid points, any other count only between unaligned
+ones. That is how the steps of the runtime (blocked layout lost at 15 channels, kept at
+16) survive interpolation. A query outside the measured range is a ``UserError``.
+
+Ops (what the runtime executes after its fusions):
+
+``conv``          Conv + folded BN (+ ReLU/ReLU6 fused), groups == 1
+``dwconv``        depthwise Conv (+BN+act), ``c_in == c_out == groups``
+``add``           residual add (+ the ReLU after it): the marginal cost, ~0 where fused
+``pad_shortcut``  option-A shortcut: strided slice + zero channel pad
+``pool``          global average pool (kernel = input size)
+``maxpool``       max pool (kernel, stride)
+``linear``        fully connected (``h_in == w_in == 1``)
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from edgeprune.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+REQUIRED_COLUMNS = (
+    "op",
+    "c_in",
+    "c_out",
+    "kernel",
+    "stride",
+    "groups",
+    "h_in",
+    "w_in",
+    "batch",
+    "runtime",
+    "threads",
+    "dtype",
+    "latency_ms_median",
+    "latency_ms_p90",
+    "n_runs",
+)
+OPTIONAL_COLUMNS = ("method", "chain", "note")
+KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear")
+KNOWN_RUNTIMES = ("ort", "ort-cuda", "tensorrt")
+KNOWN_DTYPES = ("float32", "float16", "int8")
+_INT_COLUMNS = ("c_in", "c_out", "kernel", "stride", "groups", "h_in", "w_in", "batch", "threads")
+
+FamilyKey = tuple  # (op, kernel, stride, depthwise, h_in, w_in)
+
+
+def family_key(op: str, kernel: int, stride: int, h_in: int, w_in: int) -> FamilyKey:
+    """The part of a configuration that must match exactly (channels are interpolated)."""
+    return (op, int(kernel), int(stride), int(h_in), int(w_in))
+
+
+def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.DataFrame:
+    """Check columns and values of a table; return it with normalised dtypes."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(f"{source} is missing column(s): {', '.join(missing)}")
+    if len(df) == 0:
+        raise UserError(f"{source} has no rows")
+    df = df.copy()
+    for col in _INT_COLUMNS + ("n_runs",):
+        try:
+            vals = df[col].astype(float)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{source}: column {col} must be integers") from exc
+        if vals.isna().any() or (vals < 0).any() or (vals != vals.round()).any():
+            raise UserError(f"{source}: column {col} must hold non-negative integers")
+        df[col] = vals.astype(int)
+    for col in ("latency_ms_median", "latency_ms_p90"):
+        try:
+            vals = df[col].astype(float)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{source}: column {col} must be numbers") from exc
+        if vals.isna().any() or not vals.map(math.isfinite).all():
+            raise UserError(f"{source}: column {col} has NaN or infinite latencies")
+        if (vals < 0).any():
+            raise UserError(f"{source}: column {col} has negative latencies")
+        df[col] = vals
+    bad_ops = sorted(set(df["op"].astype(str)) - set(KNOWN_OPS))
+    if bad_ops:
+        raise UserError(f"{source}: unknown op(s) {bad_ops}; known: {', '.join(KNOWN_OPS)}")
+    bad_rt = sorted(set(df["runtime"].astype(str)) - set(KNOWN_RUNTIMES))
+    if bad_rt:
+        raise UserError(
+            f"{source}: unknown runtime(s) {bad_rt}; known: {', '.join(KNOWN_RUNTIMES)}"
+        )
+    bad_dt = sorted(set(df["dtype"].astype(str)) - set(KNOWN_DTYPES))
+    if bad_dt:
+        raise UserError(f"{source}: unknown dtype(s) {bad_dt}; known: {', '.join(KNOWN_DTYPES)}")
+    for col in ("c_in", "c_out", "kernel", "stride", "h_in", "w_in", "batch", "threads"):
+        if (df[col] < 1).any():
+            raise UserError(f"{source}: column {col} must be >= 1")
+    return df
+
+
+@dataclass
+class _Family:
+    values: dict[tuple[int, int], float] = field(default_factory=dict)
+    diagonal: bool = True
+    cin: dict[bool, list[int]] = field(default_factory=dict)
+    cout: dict[bool, list[int]] = field(default_factory=dict)
+    fits: dict = field(default_factory=dict)
+
+
+def _fit_surface(pts):
+    """Least-squares bilinear surface through (ci, co, latency) points; False if too few."""
+    import numpy as np
+
+    if len(pts) < 4 or len({p[0] for p in pts}) < 2 or len({p[1] for p in pts}) < 2:
+        return False
+    a = np.array([[1.0, ci, co, ci * co] for ci, co, _ in pts])
+    y = np.array([p[2] for p in pts])
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    return tuple(float(c) for c in coef)
+
+
+class LatencyTable:
+    """Interpolating look-up over a validated table (one runtime/threads/batch/dtype)."""
+
+    def __init__(self, df: pd.DataFrame, alignment: int = 1, source: str = "latency table"):
+        df = validate_table_frame(df, source)
+        combos = df[["runtime", "threads", "batch", "dtype"]].drop_duplicates()
+        if len(combos) != 1:
+            raise UserError(f"{source} mixes runtimes/threads/batch/dtypes; keep one per table")
+        self.df = df
+        self.source = source
+        self.alignment = max(1, int(alignment))
+        first = combos.iloc[0]
+        self.runtime = str(first["runtime"])
+        self.threads = int(first["threads"])
+        self.batch = int(first["batch"])
+        self.dtype = str(first["dtype"])
+        self._families: dict[FamilyKey, _Family] = {}
+        self._memo: dict[tuple, float] = {}
+        cols = ["op", "kernel", "stride", "h_in", "w_in", "c_in", "c_out", "latency_ms_median"]
+        for op, k, s, h, w, ci, co, lat in df[cols].itertuples(index=False, name=None):
+            fam = self._families.setdefault(family_key(op, k, s, h, w), _Family())
+            fam.values[(int(ci), int(co))] = float(lat)
+            if ci != co:
+                fam.diagonal = False
+        for fam in self._families.values():
+            for axis, store in ((0, fam.cin), (1, fam.cout)):
+                vals = sorted({key[axis] for key in fam.values})
+                for cls in (True, False):
+                    store[cls] = [v for v in vals if self.aligned(v) == cls]
+
+    def aligned(self, c: int) -> bool:
+        """Whether a channel count is in the aligned class of this table."""
+        return c % self.alignment == 0
+
+    def families(self) -> list[FamilyKey]:
+        """The family keys this table covers."""
+        return sorted(self._families)
+
+    def has_family(self, op: str, kernel: int, stride: int, h_in: int, w_in: int) -> bool:
+        return family_key(op, kernel, stride, h_in, w_in) in self._families
+
+    def lookup(
+        self, op: str, c_in: int, c_out: int, kernel: int, stride: int, h_in: int, w_in: int
+    ) -> float:
+        """Latency in ms of one op, interpolated; ``UserError`` when outside the table."""
+        key = (op, c_in, c_out, kernel, stride, h_in, w_in)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in))
+        if fam is None:
+            raise UserError(
+                f"{self.source} has no entry for {op} k={kernel} s={stride} at {h_in}x{w_in}; "
+                "profile this model with 'edgeprune profile --model ...' first"
+            )
+        if fam.diagonal:
+            if c_in != c_out and op not in ("dwconv", "add", "pool", "maxpool"):
+                raise UserError(f"{self.source}: {op} rows have c_in == c_out only")
+            lo, hi, t = self._bracket(fam.cin, c_in, op, "channels")
+            val = (1 - t) * fam.values[(lo, lo)] + t * fam.values[(hi, hi)]
+        else:
+            ilo, ihi, ti = self._bracket(fam.cin, c_in, op, "c_in")
+            olo, ohi, to = self._bracket(fam.cout, c_out, op, "c_out")
+            where = f"{op} k={kernel} s={stride} at {h_in}x{w_in}"
+            v00 = self._corner(fam, ilo, olo, where)
+            v01 = self._corner(fam, ilo, ohi, where)
+            v10 = self._corner(fam, ihi, olo, where)
+            v11 = self._corner(fam, ihi, ohi, where)
+            val = (1 - ti) * ((1 - to) * v00 + to * v01) + ti * ((1 - to) * v10 + to * v11)
+        self._memo[key] = val
+        return val
+
+    def _corner(self, fam: _Family, ci: int, co: int, where: str) -> float:
+        """A grid value; a missing one (grids of several layers overlap) comes from a
+        least-squares surface ``p0 + p1*ci + p2*co + p3*ci*co`` over the family's points
+        of the same alignment classes."""
+        v = fam.values.get((ci, co))
+        if v is not None:
+            return v
+        cls = (self.aligned(ci), self.aligned(co))
+        coef = fam.fits.get(cls)
+        if coef is None:
+            pts = [
+                (a, b, lat)
+                for (a, b), lat in fam.values.items()
+                if (self.aligned(a), self.aligned(b)) == cls
+            ]
+            coef = _fit_surface(pts)
+            fam.fits[cls] = coef
+        if coef is False:
+            raise UserError(
+                f"{self.source}: {where} lacks grid point {(ci, co)}; "
+                "re-run 'edgeprune profile' to complete it"
+            )
+        return max(0.0, coef[0] + coef[1] * ci + coef[2] * co + coef[3] * ci * co)
+
+    def _bracket(self, store: dict[bool, list[int]], c: int, op: str, what: str):
+        grid = store[self.aligned(c)]
+        if not grid or c < grid[0] or c > grid[-1]:
+            cls = "aligned" if self.aligned(c) else "unaligned"
+            span = f"[{grid[0]}, {grid[-1]}]" if grid else "(none)"
+            raise UserError(
+                f"{self.source}: {op} {what}={c} is outside the measured {cls} range {span}"
+            )
+        i = bisect.bisect_left(grid, c)
+        if grid[i] == c:
+            return c, c, 0.0
+        lo, hi = grid[i - 1], grid[i]
+        return lo, hi, (c - lo) / (hi - lo)
+
+
+def load_table_csv(path: str, alignment: int = 1) -> LatencyTable:
+    """Read and validate a table CSV."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise UserError(f"latency table not found: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"latency table {path} is not a readable CSV ({exc})") from None
+    return LatencyTable(df, alignment=alignment, source=f"latency table {path}")

@@ -1,0 +1,164 @@
+"""Micro ONNX models for profiling, built with ``onnx.helper`` (no torch export).
+
+Every builder returns ``(ModelProto, units)``: the latency of the model minus a baseline,
+divided by ``units``, is the marginal cost of one op. Shapes follow what ``torch.onnx``
+exports after folding BatchNorm into the conv (Conv with bias, then Relu).
+
+``chain``     N units of conv(a->b)+relu [+ conv(b->a)+relu]: in-context, stride-1 convs
+``dwchain``   N depthwise convs (+relu)
+``residual``  N units of convk(c->c)+relu, convk(c->c) + Add(x) + Relu, and its ``plain``
+              twin without the add: the difference is the marginal cost of the add after a
+              k x k conv (fused into it by the runtime or not)
+``single``    one op (strided convs, option-A shortcut, pooling, linear, first conv)
+``baseline``  a 1x1x1x1 Relu: per-inference overhead, subtracted from ``single``
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeprune.errors import require
+
+OPSET = 17
+
+
+def _h():
+    onnx = require("onnx", "onnx")
+    return onnx, onnx.helper, onnx.TensorProto
+
+
+class _Builder:
+    def __init__(self, seed: int = 0):
+        self.onnx, self.helper, self.tp = _h()
+        self.nodes, self.inits = [], []
+        self.rng = np.random.default_rng(seed)
+        self.n = 0
+
+    def name(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def const(self, arr: np.ndarray) -> str:
+        name = self.name("w")
+        self.inits.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        return name
+
+    def conv(self, x, c_in, c_out, k, stride=1, groups=1, relu=True):
+        w = self.const(
+            (self.rng.standard_normal((c_out, c_in // groups, k, k)) * 0.1).astype(np.float32)
+        )
+        b = self.const((self.rng.standard_normal(c_out) * 0.1).astype(np.float32))
+        y = self.name("t")
+        p = k // 2
+        self.nodes.append(
+            self.helper.make_node(
+                "Conv",
+                [x, w, b],
+                [y],
+                kernel_shape=[k, k],
+                strides=[stride, stride],
+                pads=[p, p, p, p],
+                group=groups,
+            )
+        )
+        return self.relu(y) if relu else y
+
+    def relu(self, x):
+        y = self.name("t")
+        self.nodes.append(self.helper.make_node("Relu", [x], [y]))
+        return y
+
+    def op(self, kind, inputs, **attrs):
+        y = self.name("t")
+        self.nodes.append(self.helper.make_node(kind, inputs, [y], **attrs))
+        return y
+
+    def model(self, in_shape, x, y):
+        h, tp = self.helper, self.tp
+        graph = h.make_graph(
+            self.nodes,
+            "micro",
+            [h.make_tensor_value_info(x, tp.FLOAT, list(in_shape))],
+            [h.make_tensor_value_info(y, tp.FLOAT, None)],
+            initializer=self.inits,
+        )
+        m = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)])
+        m.ir_version = 8
+        return m
+
+
+def conv_chain(c_a: int, c_b: int, k: int, h: int, w: int, units: int, batch: int = 1):
+    """``units`` x [conv(a->b)+relu, conv(b->a)+relu] (one conv per unit when a == b)."""
+    b = _Builder()
+    x = y = "x"
+    for _ in range(units):
+        y = b.conv(y, c_a, c_b, k)
+        if c_a != c_b:
+            y = b.conv(y, c_b, c_a, k)
+    return b.model((batch, c_a, h, w), x, y), units * (1 if c_a == c_b else 2)
+
+
+def dw_chain(c: int, k: int, h: int, w: int, units: int, batch: int = 1):
+    """``units`` depthwise convs (+relu) on ``c`` channels."""
+    b = _Builder()
+    y = "x"
+    for _ in range(units):
+        y = b.conv(y, c, c, k, groups=c)
+    return b.model((batch, c, h, w), "x", y), units
+
+
+def residual_chain(c: int, k: int, h: int, w: int, units: int, residual: bool, batch: int = 1):
+    """``units`` x [convk+relu, convk [+ add(x)] + relu]: the difference prices the add."""
+    b = _Builder()
+    y = "x"
+    for _ in range(units):
+        z = b.conv(b.conv(y, c, c, k), c, c, k, relu=not residual)
+        y = b.relu(b.op("Add", [z, y])) if residual else z
+    return b.model((batch, c, h, w), "x", y), units
+
+
+def single(op: str, c_in: int, c_out: int, k: int, s: int, h: int, w: int, batch: int = 1):
+    """One op of the table (any stride), for ``single``-method rows."""
+    b = _Builder()
+    shape = (batch, c_in, h, w)
+    if op == "conv":
+        y = b.conv("x", c_in, c_out, k, s)
+    elif op == "dwconv":
+        y = b.conv("x", c_in, c_in, k, s, groups=c_in)
+    elif op == "pad_shortcut":
+        starts = b.const(np.array([0, 0], np.int64))
+        ends = b.const(np.array([h, w], np.int64))
+        axes = b.const(np.array([2, 3], np.int64))
+        steps = b.const(np.array([s, s], np.int64))
+        y = b.op("Slice", ["x", starts, ends, axes, steps])
+        lo = (c_out - c_in) // 2
+        pads = b.const(np.array([0, lo, 0, 0, 0, c_out - c_in - lo, 0, 0], np.int64))
+        y = b.op("Pad", [y, pads], mode="constant")
+    elif op == "pool":
+        y = b.op("GlobalAveragePool", ["x"])
+    elif op == "maxpool":
+        p = k // 2
+        y = b.op("MaxPool", ["x"], kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
+    elif op == "linear":
+        shape = (batch, c_in)
+        wt = b.const((b.rng.standard_normal((c_out, c_in)) * 0.1).astype(np.float32))
+        bias = b.const(np.zeros(c_out, np.float32))
+        y = b.op("Gemm", ["x", wt, bias], transB=1)
+    elif op == "add":
+        y = b.relu(b.op("Add", ["x", "x"]))
+    else:
+        raise ValueError(f"no micro model for op {op}")
+    return b.model(shape, "x", y), 1
+
+
+def baseline(batch: int = 1):
+    """The per-inference overhead reference: Relu on a 1x1x1x1 tensor."""
+    b = _Builder()
+    return b.model((batch, 1, 1, 1), "x", b.relu("x")), 1
+
+
+def save(model, path: str) -> str:
+    """Write a ModelProto to ``path``."""
+    onnx, _, _ = _h()
+    onnx.save(model, path)
+    return path

@@ -1,0 +1,376 @@
+"""Device profiles: identity, how to reach the device, latency tables and calibration.
+
+A profile is a YAML file (shipped ones live in ``device_profiles/``; measured ones are
+written to the user data dir by ``edgeprune profile``) with the latency table CSV(s) next
+to it. ``load_profile("xeon")`` looks in the user data dir first, then in the package;
+a path to a ``.yaml`` file is loaded as is. Secrets are never stored: only a key *path*.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from edgeprune.errors import UserError
+
+PROVENANCE_KINDS = ("measured", "estimated")
+CONNECTION_KINDS = ("local", "ssh")
+RUNTIMES = ("ort", "ort-cuda", "tensorrt")
+PRECISIONS = ("float32", "float16", "int8")
+
+
+def user_profiles_dir() -> Path:
+    """Where measured profiles go by default (``$EDGEPRUNE_HOME`` or the XDG data dir)."""
+    home = os.environ.get("EDGEPRUNE_HOME")
+    if home:
+        return Path(home) / "device_profiles"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "edgeprune" / "device_profiles"
+
+
+def package_profiles_dir() -> Path:
+    """The profiles shipped with edgeprune."""
+    from importlib import resources
+
+    return Path(str(resources.files("edgeprune.device_profiles")))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the device is and how it runs models."""
+
+    arch: str
+    cpu: str = ""
+    gpu: str = ""
+    cores: int = 0
+    memory_gb: float = 0.0
+    runtime: str = "ort"
+    runtime_version: str = ""
+    provider: str = "CPUExecutionProvider"
+    threads: int = 1
+    precision: str = "float32"
+    batch: int = 1
+    spinning: bool = False
+    opt_level: str = "all"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Identity:
+        return cls(**_known(cls, d, "identity"))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the device: ``local`` or ``ssh`` (host/user/port/key path, no secrets)."""
+
+    kind: str = "local"
+    host: str = ""
+    user: str = ""
+    port: int = 22
+    key_path: str = ""
+    python: str = "python3"
+    workdir: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Connection:
+        return cls(**_known(cls, d, "connection"))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a table's numbers come from: ``measured`` (host, date, runtime, command) or
+    ``estimated`` (``method`` says how)."""
+
+    kind: str
+    host: str = ""
+    date: str = ""
+    runtime_version: str = ""
+    command: str = ""
+    method: str = ""
+    models: tuple[str, ...] = ()
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["models"] = list(self.models)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Provenance:
+        kw = _known(cls, d, "provenance")
+        kw["models"] = tuple(kw.get("models") or ())
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A latency table CSV (relative to the profile's folder) and its provenance."""
+
+    file: str
+    provenance: Provenance
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "provenance": self.provenance.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TableRef:
+        if "file" not in d or "provenance" not in d:
+            raise UserError("each profile table needs 'file' and 'provenance'")
+        return cls(str(d["file"]), Provenance.from_dict(d["provenance"]))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """End-to-end fit for one model structure::
+
+        total = scale * sum(aligned ops) + scale_unaligned * sum(other ops) + offset_ms
+
+    An op is *aligned* when both its channel counts are multiples of the profile's
+    ``channel_alignment``; ``scale_unaligned`` 0 means "same as ``scale``".
+    """
+
+    scale: float = 1.0
+    offset_ms: float = 0.0
+    scale_unaligned: float = 0.0
+    n: int = 0
+    signature: str = ""
+    fit_err_pct: float = 0.0
+    date: str = ""
+
+    def apply(self, aligned_ms: float, unaligned_ms: float) -> float:
+        """Calibrated total from the two table sums."""
+        su = self.scale_unaligned or self.scale
+        return self.scale * aligned_ms + su * unaligned_ms + self.offset_ms
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Calibration:
+        return cls(**_known(cls, d, "calibration"))
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A device: identity, connection, latency tables and end-to-end calibration."""
+
+    name: str
+    identity: Identity
+    connection: Connection = field(default_factory=Connection)
+    description: str = ""
+    channel_alignment: int = 1
+    tables: tuple[TableRef, ...] = ()
+    calibration: Mapping[str, Calibration] = field(default_factory=dict)
+    path: str = ""  # the YAML file it was loaded from ("" when built in memory)
+
+    @property
+    def estimated(self) -> bool:
+        """True unless every table is measured (no table counts as estimated)."""
+        return not self.tables or any(t.provenance.kind != "measured" for t in self.tables)
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.path).parent if self.path else Path(".")
+
+    def table_paths(self) -> list[Path]:
+        return [self.base_dir / t.file for t in self.tables]
+
+    def status_line(self) -> str:
+        """One line saying what the numbers of this profile are."""
+        if not self.tables:
+            return f"device '{self.name}': no latency table yet (run 'edgeprune profile')"
+        kinds = sorted({t.provenance.kind for t in self.tables})
+        if "estimated" in kinds:
+            how = "; ".join(t.provenance.method for t in self.tables if t.provenance.method)
+            how = how if len(how) <= 90 else how[:87].rstrip() + "..."
+            return f"device '{self.name}': latency table is ESTIMATED, not measured ({how})"
+        hosts = ", ".join(sorted({t.provenance.host for t in self.tables}))
+        return f"device '{self.name}': latency table measured on {hosts}"
+
+    def with_updates(self, **kw) -> DeviceProfile:
+        return replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "identity": self.identity.to_dict(),
+            "connection": self.connection.to_dict(),
+            "channel_alignment": self.channel_alignment,
+            "tables": [t.to_dict() for t in self.tables],
+            "calibration": {k: v.to_dict() for k, v in self.calibration.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping, path: str = "") -> DeviceProfile:
+        if not isinstance(d, Mapping):
+            raise UserError(
+                f"device profile {path or ''} must be a YAML mapping".replace("  ", " ")
+            )
+        for key in ("name", "identity"):
+            if key not in d:
+                raise UserError(f"device profile {path} is missing '{key}'")
+        identity = Identity.from_dict(d["identity"] or {})
+        calib = d.get("calibration") or {}
+        if not isinstance(calib, Mapping):
+            raise UserError(f"device profile {path}: 'calibration' must be a mapping")
+        prof = cls(
+            name=str(d["name"]),
+            identity=identity,
+            connection=Connection.from_dict(d.get("connection") or {}),
+            description=str(d.get("description") or ""),
+            channel_alignment=int(d.get("channel_alignment") or 0),
+            tables=tuple(TableRef.from_dict(t) for t in (d.get("tables") or [])),
+            calibration={str(k): Calibration.from_dict(v) for k, v in calib.items()},
+            path=str(path),
+        )
+        validate_profile(prof)
+        return prof
+
+
+def _known(cls, d: Mapping, what: str) -> dict:
+    if not isinstance(d, Mapping):
+        raise UserError(f"device profile: '{what}' must be a mapping")
+    names = set(cls.__dataclass_fields__)
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise UserError(f"device profile: unknown {what} field(s) {unknown}")
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def validate_profile(p: DeviceProfile) -> None:
+    """Raise ``UserError`` with one sentence when a profile is malformed."""
+    ident = p.identity
+    if ident.runtime not in RUNTIMES:
+        raise UserError(
+            f"device profile '{p.name}': unknown runtime '{ident.runtime}' "
+            f"(known: {', '.join(RUNTIMES)})"
+        )
+    if ident.precision not in PRECISIONS:
+        raise UserError(f"device profile '{p.name}': unknown precision '{ident.precision}'")
+    if int(ident.threads) < 1 or int(ident.batch) < 1:
+        raise UserError(f"device profile '{p.name}': threads and batch must be >= 1")
+    if p.connection.kind not in CONNECTION_KINDS:
+        raise UserError(f"device profile '{p.name}': connection kind must be local or ssh")
+    if p.connection.kind == "ssh" and not p.connection.host:
+        raise UserError(f"device profile '{p.name}': an ssh connection needs a host")
+    if p.channel_alignment < 0:
+        raise UserError(f"device profile '{p.name}': channel_alignment must be >= 0 (0: detect)")
+    for t in p.tables:
+        if t.provenance.kind not in PROVENANCE_KINDS:
+            raise UserError(
+                f"device profile '{p.name}': table provenance must be measured or estimated"
+            )
+        if t.provenance.kind == "measured" and not (t.provenance.host and t.provenance.date):
+            raise UserError(
+                f"device profile '{p.name}': a measured table needs provenance host and date"
+            )
+        if t.provenance.kind == "estimated" and not t.provenance.method:
+            raise UserError(f"device profile '{p.name}': an estimated table must say how (method)")
+    for key, c in p.calibration.items():
+        if not (c.scale > 0) or c.offset_ms != c.offset_ms or not (c.scale_unaligned >= 0):
+            raise UserError(f"device profile '{p.name}': calibration '{key}' is invalid")
+
+
+def _resolve_path(name_or_path: str | os.PathLike) -> Path:
+    s = str(name_or_path)
+    p = Path(s)
+    if s.endswith((".yaml", ".yml")) or os.sep in s:
+        if p.is_dir():
+            cands = sorted(p.glob("*.yaml"))
+            if len(cands) != 1:
+                raise UserError(f"{p} holds {len(cands)} profile YAML files; name one")
+            return cands[0]
+        if not p.is_file():
+            raise UserError(f"device profile not found: {s}")
+        return p
+    for base in (user_profiles_dir(), package_profiles_dir()):
+        cand = base / f"{s}.yaml"
+        if cand.is_file():
+            return cand
+    raise UserError(f"unknown device '{s}' (known: {', '.join(list_profiles())})")
+
+
+def list_profiles() -> list[str]:
+    """Names of the profiles in the user data dir and the package."""
+    names = set()
+    for base in (user_profiles_dir(), package_profiles_dir()):
+        if base.is_dir():
+            names.update(p.stem for p in base.glob("*.yaml"))
+    return sorted(names)
+
+
+def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
+    """Load and validate a profile by name (user dir, then package) or path."""
+    import yaml
+
+    path = _resolve_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"device profile {path} is not valid YAML ({exc})") from None
+    prof = DeviceProfile.from_dict(data or {}, path=str(path))
+    if prof.identity.arch == "auto":
+        prof = replace(prof, identity=detect_identity(prof.identity))
+    if prof.channel_alignment == 0:
+        prof = replace(prof, channel_alignment=detect_alignment())
+    return prof
+
+
+def detect_alignment() -> int:
+    """Channel block of ONNX Runtime's CPU kernels here: 16 with AVX-512, else 8."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        flags = ""
+    return 16 if " avx512f" in flags else 8
+
+
+def detect_identity(base: Identity | None = None) -> Identity:
+    """This host's identity (for the ``local`` profile): arch, CPU, cores, ORT version."""
+    from edgeprune.deploy_agent.edgeprune_agent import device_identity
+
+    ident = device_identity()
+    try:
+        import onnxruntime as ort
+
+        version = ort.__version__
+    except ImportError:
+        version = ""
+    base = base or Identity(arch="auto")
+    threads = base.threads if base.threads > 1 else (os.cpu_count() or 1)
+    mem = 0.0
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        pass
+    return replace(
+        base,
+        arch=ident.get("machine") or platform.machine(),
+        cpu=ident.get("cpu") or "",
+        cores=int(ident.get("cores") or 0),
+        memory_gb=round(mem, 1),
+        runtime_version=base.runtime_version or version,
+        threads=threads,
+    )
+
+
+def save_profile(profile: DeviceProfile, path: str | os.PathLike) -> Path:
+    """Write a profile YAML atomically; returns the path."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(profile.to_dict(), sort_keys=False))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,339 @@
+"""Profiling sweep: which configurations to measure for a model, measuring them, resuming.
+
+``plan_jobs(ops, alignment)`` turns a model's op list into measurement jobs over a channel
+grid that is dense around multiples of the alignment (where the runtime's kernels step)
+and coarse elsewhere. ``run_sweep`` builds a micro ONNX model per job, times batches of
+them interleaved with a baseline through the device agent (``run_models`` in-process, or
+``edgeprune.runtimes.agent.run_agent`` over a target), and appends the resulting rows to a
+partial CSV atomically after every batch, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeprune.cost.latency_table import REQUIRED_COLUMNS
+from edgeprune.cost.ops import LayerOp
+from edgeprune.errors import UserError
+
+COARSE_ABOVE = 128  # channel ranges wider than this get the coarse grid
+RowKey = tuple  # (op, c_in, c_out, kernel, stride, h_in, w_in)
+TABLE_COLUMNS = REQUIRED_COLUMNS + ("method", "chain", "ref_ms")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One micro-model measurement and the table rows it yields."""
+
+    method: str  # pair | dwchain | residual | single
+    op: str
+    c_a: int
+    c_b: int
+    kernel: int
+    stride: int
+    h: int
+    w: int
+
+    def keys(self) -> list[RowKey]:
+        k = (self.kernel, self.stride, self.h, self.w)
+        if self.method == "pair":
+            keys = {("conv", self.c_a, self.c_b, *k), ("conv", self.c_b, self.c_a, *k)}
+            return sorted(keys)
+        return [(self.op, self.c_a, self.c_b, *k)]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.method}_{self.op}_{self.c_a}_{self.c_b}_k{self.kernel}s{self.stride}_{self.h}x{self.w}"
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How long to time each batch of micro models, on how many threads."""
+
+    threads: int = 1
+    batch: int = 1
+    min_time_s: float = 0.6
+    min_runs: int = 20
+    warmup: int = 3
+    models_per_batch: int = 24
+    target_unit_macs: float = 4e6
+    dtype: str = "float32"
+    runtime: str = "ort"
+
+
+def channel_grid(c_max: int, alignment: int, coarse: bool = False) -> list[int]:
+    """Grid of channel counts in [1, c_max]: aligned steps plus the counts around them."""
+    a = max(1, alignment)
+    step = a * max(1, math.ceil(c_max / (a * (4 if coarse else 6))))
+    aligned = list(range(step, c_max + 1, step)) if c_max >= a else []
+    if c_max % a == 0 and c_max not in aligned:
+        aligned.append(c_max)
+    pts = set(aligned) | {1, c_max}
+    if a > 1:
+        for m in aligned:
+            pts.add(m - 1)
+            if not coarse:
+                pts.add(m + 1)
+                pts.add(m - max(1, step // 2))
+        if not aligned:
+            pts.add(max(1, c_max // 2))
+    return sorted(p for p in pts if 1 <= p <= c_max)
+
+
+def _dim_values(ops: Iterable[LayerOp], alignment: int, coarse: bool) -> tuple[list, list]:
+    cin: set[int] = set()
+    cout: set[int] = set()
+    for o in ops:
+        ci_coarse, co_coarse = coarse or o.c_in > COARSE_ABOVE, coarse or o.c_out > COARSE_ABOVE
+        cin.update(channel_grid(o.c_in, alignment, ci_coarse) if o.c_in_from else [o.c_in])
+        cout.update(channel_grid(o.c_out, alignment, co_coarse) if o.c_out_from else [o.c_out])
+    return sorted(cin), sorted(cout)
+
+
+def plan_jobs(ops: Sequence[LayerOp], alignment: int = 1, coarse: bool = False) -> list[Job]:
+    """Measurement jobs covering every op family of ``ops`` over its channel range."""
+    fams: dict[tuple, list[LayerOp]] = {}
+    for o in ops:
+        fams.setdefault((o.op, o.kernel, o.stride, o.h_in, o.w_in), []).append(o)
+    jobs: list[Job] = []
+    for (op, k, s, h, w), members in fams.items():
+        if op == "conv" and s == 1 and all(m.groups == 1 for m in members):
+            pairs: set[tuple[int, int]] = set()
+            for m in members:  # each layer's own grid product; overlaps are shared
+                cin, cout = _dim_values([m], alignment, coarse)
+                pairs.update(tuple(sorted((a, b))) for a in cin for b in cout)
+            jobs += [Job("pair", "conv", a, b, k, 1, h, w) for a, b in sorted(pairs)]
+        elif op in ("dwconv", "add", "pool", "maxpool"):
+            cmax = max(m.c_in for m in members)
+            grid = channel_grid(cmax, alignment, coarse or op in ("pool", "maxpool"))
+            method = {"dwconv": "dwchain" if s == 1 else "single", "add": "residual"}.get(
+                op, "single"
+            )
+            jobs += [Job(method, op, c, c, k, s, h, w) for c in grid]
+        else:
+            singles: set[tuple[int, int]] = set()
+            for m in members:
+                cin, cout = _dim_values([m], alignment, coarse=True)
+                singles.update((a, b) for a in cin for b in cout)
+            jobs += [Job("single", op, a, b, k, s, h, w) for a, b in sorted(singles)]
+    return jobs
+
+
+def _units(job: Job, target_macs: float) -> int:
+    if job.method == "single":
+        return 1
+    k2 = job.kernel * job.kernel
+    per_unit = job.c_a * job.c_b * k2 * job.h * job.w * (2 if job.c_a != job.c_b else 1)
+    if job.method in ("dwchain", "residual"):
+        per_unit = (
+            job.c_a * max(k2, 1) * job.h * job.w * (2 * job.c_a if job.method == "residual" else 1)
+        )
+    return int(min(8, max(2, round(target_macs / max(per_unit, 1)))))
+
+
+def build_job_models(job: Job, folder: str, settings: SweepSettings) -> list[tuple[str, int]]:
+    """Write the micro model(s) of a job; returns (path, units) per model."""
+    from edgeprune.devices import micro
+
+    n = _units(job, settings.target_unit_macs)
+    b = settings.batch
+    if job.method == "pair":
+        built = [micro.conv_chain(job.c_a, job.c_b, job.kernel, job.h, job.w, n, b)]
+    elif job.method == "dwchain":
+        built = [micro.dw_chain(job.c_a, job.kernel, job.h, job.w, n, b)]
+    elif job.method == "residual":
+        built = [
+            micro.residual_chain(job.c_a, job.kernel, job.h, job.w, n, True, b),
+            micro.residual_chain(job.c_a, job.kernel, job.h, job.w, n, False, b),
+        ]
+    else:
+        built = [micro.single(job.op, job.c_a, job.c_b, job.kernel, job.stride, job.h, job.w, b)]
+    out = []
+    for i, (model, units) in enumerate(built):
+        path = os.path.join(folder, f"{job.tag}_{i}.onnx")
+        micro.save(model, path)
+        out.append((path, units))
+    return out
+
+
+def job_rows(job: Job, stats: list[dict], units: list[int], base: dict, s: SweepSettings):
+    """Table rows of a job from its models' timings and the batch's baseline."""
+    if job.method == "residual":
+        res, plain = stats
+        med = max(0.0, (res["latency_ms_median"] - plain["latency_ms_median"]) / units[0])
+        p90 = max(med, (res["latency_ms_p90"] - plain["latency_ms_median"]) / units[0])
+        n_runs = min(res["n_runs"], plain["n_runs"])
+    else:
+        st = stats[0]
+        med = max(0.0, (st["latency_ms_median"] - base["latency_ms_median"]) / units[0])
+        p90 = max(med, (st["latency_ms_p90"] - base["latency_ms_median"]) / units[0])
+        n_runs = st["n_runs"]
+    rows = []
+    for op, ci, co, k, stride, h, w in job.keys():
+        groups = ci if op == "dwconv" else 1
+        rows.append(
+            {
+                "op": op,
+                "c_in": ci,
+                "c_out": co,
+                "kernel": k,
+                "stride": stride,
+                "groups": groups,
+                "h_in": h,
+                "w_in": w,
+                "batch": s.batch,
+                "runtime": s.runtime,
+                "threads": s.threads,
+                "dtype": s.dtype,
+                "latency_ms_median": round(med, 6),
+                "latency_ms_p90": round(p90, 6),
+                "n_runs": int(n_runs),
+                "method": job.method,
+                "chain": units[0],
+            }
+        )
+    return rows
+
+
+def read_partial(path: Path):
+    """Rows already measured (a DataFrame, possibly empty)."""
+    import pandas as pd
+
+    if path.is_file():
+        try:
+            return pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            pass
+    return pd.DataFrame(columns=list(TABLE_COLUMNS))
+
+
+def write_csv_atomic(df, path: Path) -> None:
+    """Write a DataFrame as CSV via a temp file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def done_keys(df) -> set[RowKey]:
+    cols = ["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in"]
+    return {tuple(r) for r in df[cols].itertuples(index=False, name=None)}
+
+
+Runner = Callable[[list[str]], list[dict]]
+
+# A fixed micro model timed in every batch: how busy the device was during that batch.
+REFERENCE = (16, 16, 3, 16, 16, 4)  # conv_chain(c_a, c_b, k, h, w, units)
+
+
+def normalize_load(df):
+    """Rescale each row by its batch's reference time to the median reference time.
+
+    Batches measured while other work loaded the device are slowed alike; dividing by the
+    reference model timed in the same batch makes rows of different batches comparable.
+    """
+    if "ref_ms" not in df.columns or df["ref_ms"].isna().all():
+        return df
+    df = df.copy()
+    ref = df["ref_ms"].astype(float)
+    level = float(ref.median())
+    factor = (level / ref).where(ref > 0, 1.0).fillna(1.0)
+    for col in ("latency_ms_median", "latency_ms_p90"):
+        df[col] = (df[col].astype(float) * factor).round(6)
+    df["ref_ms"] = level
+    return df
+
+
+def local_runner(settings: SweepSettings, provider: str = "CPUExecutionProvider") -> Runner:
+    """Time models in-process with the device agent's ``run_models`` (interleaved)."""
+    from edgeprune.deploy_agent.edgeprune_agent import run_models
+
+    def run(paths: list[str]) -> list[dict]:
+        return run_models(
+            paths,
+            threads=settings.threads,
+            batch=settings.batch,
+            warmup=settings.warmup,
+            min_time_s=settings.min_time_s,
+            min_runs=settings.min_runs,
+            interleave=True,
+            provider=provider,
+        )
+
+    return run
+
+
+def remote_runner(target, settings: SweepSettings, python: str = "python3") -> Runner:
+    """Time models on a target by uploading the device agent (deploy issue's ``run_agent``)."""
+    try:
+        from edgeprune.runtimes.agent import run_agent
+        from edgeprune.runtimes.settings import AgentSettings
+    except ImportError as exc:  # pragma: no cover - lands with the deploy issue
+        raise UserError("remote profiling needs edgeprune.runtimes.agent (deploy)") from exc
+    agent_settings = AgentSettings(
+        threads=settings.threads,
+        batch=settings.batch,
+        min_time_s=settings.min_time_s,
+        min_runs=settings.min_runs,
+        warmup=settings.warmup,
+        interleave=True,
+    )
+
+    def run(paths: list[str]) -> list[dict]:
+        return run_agent(target, paths, agent_settings, python=python)
+
+    return run
+
+
+def run_sweep(
+    jobs: Sequence[Job],
+    partial_path: Path,
+    runner: Runner,
+    settings: SweepSettings,
+    progress: bool = True,
+) -> tuple[int, int]:
+    """Measure the jobs not yet in ``partial_path``; returns (jobs measured, jobs skipped)."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from edgeprune.devices import micro
+
+    df = read_partial(partial_path)
+    have = done_keys(df)
+    todo = [j for j in jobs if not set(j.keys()) <= have]
+    skipped = len(jobs) - len(todo)
+    bar = tqdm(total=len(jobs), initial=skipped, desc="profiling", unit="cfg", disable=not progress)
+    per_batch = max(1, settings.models_per_batch)
+    with tempfile.TemporaryDirectory(prefix="edgeprune-profile-") as tmp:
+        base_path = micro.save(
+            micro.baseline(settings.batch)[0], os.path.join(tmp, "baseline.onnx")
+        )
+        ref_path = micro.save(micro.conv_chain(*REFERENCE)[0], os.path.join(tmp, "ref.onnx"))
+        for start in range(0, len(todo), per_batch):
+            batch = todo[start : start + per_batch]
+            paths, spans = [base_path, ref_path], []
+            for job in batch:
+                built = build_job_models(job, tmp, settings)
+                spans.append((job, len(paths), [u for _, u in built]))
+                paths += [p for p, _ in built]
+            stats = runner(paths)
+            if len(stats) != len(paths):
+                raise UserError(f"the device agent returned {len(stats)} results for {len(paths)}")
+            rows = []
+            for job, i0, units in spans:
+                rows += job_rows(job, stats[i0 : i0 + len(units)], units, stats[0], settings)
+            for r in rows:
+                r["ref_ms"] = round(stats[1]["latency_ms_median"], 6)
+            new = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+            df = new if df.empty else pd.concat([df, new], ignore_index=True)
+            write_csv_atomic(df, partial_path)
+            for p in paths[2:]:
+                os.unlink(p)
+            bar.update(len(batch))
+    bar.close()
+    return len(todo), skipped

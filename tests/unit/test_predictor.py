@@ -1,0 +1,161 @@
+"""Predictor: sums of a hand-made table over a traced model, width overrides, calibration."""
+
+import copy
+import random
+import time
+
+import pandas as pd
+import pytest
+
+from edgeprune.cost.latency import LatencyPredictor, predict_latency, predict_ops
+from edgeprune.cost.ops import extract_ops
+from edgeprune.devices.estimate import estimate_rows  # noqa: F401  (import check)
+from edgeprune.devices.profile import (
+    Calibration,
+    DeviceProfile,
+    Identity,
+    Provenance,
+    TableRef,
+    save_profile,
+)
+from edgeprune.devices.sweep import TABLE_COLUMNS, plan_jobs
+from edgeprune.errors import UserError
+from edgeprune.models import create_model
+
+
+def cost(op, ci, co, k, s, h, w):
+    """Bilinear in (ci, co), so grid interpolation reproduces it exactly."""
+    base = {"conv": 0.01, "add": 0.002, "pad_shortcut": 0.003, "pool": 0.001, "linear": 0.004}
+    return base[op] + ci * co * k * k * h * w / 1e7 + (ci + co) * 1e-4
+
+
+def make_profile(tmp_path, model, size=(3, 32, 32), calibration=None):
+    ops = extract_ops(model, size)
+    rows = []
+    for job in plan_jobs(ops, alignment=1):
+        for op, ci, co, k, s, h, w in job.keys():
+            lat = cost(op, ci, co, k, s, h, w)
+            rows.append(
+                dict(
+                    op=op,
+                    c_in=ci,
+                    c_out=co,
+                    kernel=k,
+                    stride=s,
+                    groups=1,
+                    h_in=h,
+                    w_in=w,
+                    batch=1,
+                    runtime="ort",
+                    threads=1,
+                    dtype="float32",
+                    latency_ms_median=lat,
+                    latency_ms_p90=lat,
+                    n_runs=1,
+                    method="hand",
+                    chain=1,
+                )
+            )
+    pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).to_csv(tmp_path / "t.csv", index=False)
+    prof = DeviceProfile(
+        name="hand",
+        identity=Identity(arch="x86_64", threads=1),
+        channel_alignment=1,
+        tables=(TableRef("t.csv", Provenance("estimated", method="hand-made test table")),),
+        calibration=calibration or {},
+        path=str(tmp_path / "hand.yaml"),
+    )
+    save_profile(prof, prof.path)
+    return prof, ops
+
+
+def expected(ops, widths=None):
+    total = 0.0
+    lookup = {o.name: o for o in ops}
+    for o in ops:
+        ci = (widths or {}).get(o.c_in_from, o.c_in) if o.c_in_from else o.c_in
+        co = (widths or {}).get(o.c_out_from, o.c_out) if o.c_out_from else o.c_out
+        if o.op == "add" and o.branch:
+            b = lookup[o.branch]
+            if (widths or {}).get(b.c_in_from, b.c_in) == 0:
+                continue
+        if ci == 0 or co == 0:
+            continue
+        total += cost(o.op, ci, co, o.kernel, o.stride, o.h_in, o.w_in)
+    return total
+
+
+def test_ops_of_cifar_resnet():
+    ops = extract_ops(create_model("resnet8"), (3, 32, 32))
+    kinds = [o.op for o in ops]
+    assert kinds.count("conv") == 7 and kinds.count("add") == 3
+    assert kinds.count("pad_shortcut") == 2 and kinds[-2:] == ["pool", "linear"]
+    pad = next(o for o in ops if o.op == "pad_shortcut")
+    assert pad.stride == 2 and pad.c_out_from == "layer2.0.conv2"
+
+
+def test_sum_of_table_entries(tmp_path):
+    model = create_model("resnet8")
+    prof, ops = make_profile(tmp_path, model)
+    pred = predict_latency(model, prof)
+    assert pred.table_ms == pytest.approx(expected(ops))
+    assert pred.total_ms == pytest.approx(pred.table_ms) and pred.remainder_ms == 0
+    assert len(pred.per_layer) == len(ops) and pred.estimated
+
+
+def test_width_override_and_dropped_block(tmp_path):
+    model = create_model("resnet8")
+    prof, ops = make_profile(tmp_path, model)
+    widths = {"layer1.0.conv1": 5, "layer3.0.conv1": 20}
+    assert predict_ops(ops, prof, widths).table_ms == pytest.approx(expected(ops, widths))
+    dropped = predict_ops(ops, prof, {"layer1.0.conv1": 0})
+    names = {c.name for c in dropped.per_layer if c.latency_ms == 0}
+    assert {"layer1.0.conv1", "layer1.0.conv2", "add"} <= names
+    assert dropped.table_ms == pytest.approx(expected(ops, {"layer1.0.conv1": 0}))
+
+
+def test_calibration_applies(tmp_path):
+    model = create_model("resnet8")
+    cal = {"default": Calibration(scale=2.0, offset_ms=0.5)}
+    prof, ops = make_profile(tmp_path, model, calibration=cal)
+    pred = predict_ops(ops, prof)
+    assert pred.total_ms == pytest.approx(2 * expected(ops) + 0.5)
+    assert pred.remainder_ms == pytest.approx(pred.total_ms - pred.table_ms)
+    assert pred.calibration == "default"
+
+
+def test_plan_matches_pruned_model(tmp_path):
+    from edgeprune.surgery import apply_plan_, random_plan
+
+    model = create_model("resnet8").eval()
+    prof, _ = make_profile(tmp_path, model)
+    plan = random_plan(model, seed=3, min_keep_frac=0.3)
+    via_plan = predict_latency(plan, prof, model=model)
+    pruned = apply_plan_(copy.deepcopy(model), plan)
+    assert via_plan.table_ms == pytest.approx(predict_latency(pruned, prof).table_ms, rel=1e-6)
+
+
+def test_out_of_table_width_is_error(tmp_path):
+    model = create_model("resnet8")
+    prof, ops = make_profile(tmp_path, model)
+    with pytest.raises(UserError, match="outside"):
+        predict_ops(ops, prof, {"layer1.0.conv1": 99})
+
+
+def test_no_table_is_clear_error():
+    prof = DeviceProfile(name="empty", identity=Identity(arch="x86_64"))
+    with pytest.raises(UserError, match="no latency table"):
+        predict_ops([], prof)
+
+
+def test_fast_path_speed(tmp_path):
+    model = create_model("resnet56")
+    prof, ops = make_profile(tmp_path, model)
+    pred = LatencyPredictor(ops, prof)
+    convs = [o for o in ops if o.op == "conv"]
+    rng = random.Random(0)
+    t0 = time.perf_counter()
+    for _ in range(300):
+        pred.total_ms({o.name: rng.randint(1, o.c_out) for o in convs})
+    per_call = (time.perf_counter() - t0) / 300
+    assert per_call < 0.01  # ~1 ms typical; the controller evaluates thousands
