@@ -38,6 +38,7 @@ class PruneConfig:
     controller: ControllerConfig = ControllerConfig()
     method_options: dict = field(default_factory=dict)
     seed: int = 0
+    resume: bool = False
 
 
 def _log(msg: str) -> None:
@@ -98,7 +99,7 @@ def _recover(model, loader, cfg: PruneConfig) -> None:
 def run_prune(cfg: PruneConfig) -> dict:
     """Run the whole workflow; returns the report written to ``cfg.out/report.json``."""
     from edgeprune.cost import count
-    from edgeprune.methods import MethodContext, get_method
+    from edgeprune.methods import get_method
     from edgeprune.models import load_model
     from edgeprune.surgery import apply_plan_, prunable_layers, save_pruned
     from edgeprune.surgery.blocks import find_blocks
@@ -128,24 +129,40 @@ def run_prune(cfg: PruneConfig) -> dict:
     _log("evaluate dense model" if test_loader else "no data: skipping accuracy")
     dense_top1 = _evaluate(model, test_loader, cfg)
 
-    _log(f"score channels with method '{method.name}'")
-    ctx = MethodContext(example, train_loader, None, dict(cfg.method_options), cfg.limit_batches)
-    scores = method.scores(model, groups, ctx)
     measure = None
     if cfg.verify and budget.has_latency and cfg.device:
         from edgeprune.budget.verify import make_measurer
 
         measure = make_measurer(cfg.device, input_size, cfg.verify_min_time_s, cfg.host)
+    ctx = _method_context(
+        cfg, model, groups, cost, budget, predictor, input_size, example, train_loader, measure
+    )
     ctrl = cfg.controller
-    if method.knob == "uniform":
-        from dataclasses import replace
-
-        ctrl = replace(ctrl, uniform=True)
-    _log(f"allocate channels for: {budget.describe()}")
+    _log(f"method '{method.name}' ({method.knob}) for: {budget.describe()}")
     t_dec = time.time()
-    result = decide(model, groups, scores, budget, cost, droppable, example, ctrl, measure, _log)
+    recovery_info: dict = {}
+    if method.knob == "iterative":
+        it = method.run(copy.deepcopy(model), groups, ctx)
+        pruned, plan = it.model, it.plan
+        result = _iterative_result(model, plan, cost, groups, budget, example, measure)
+    else:
+        scores = method.scores(model, groups, ctx)
+        result = decide(
+            model,
+            groups,
+            scores,
+            budget,
+            cost,
+            droppable,
+            example,
+            ctrl,
+            measure,
+            _log,
+            knob=method.knob,
+        )
+        pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
+        recovery_info = method.recover(pruned, model, ctx) or {}
     decision_s = time.time() - t_dec
-    pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
     _recover(pruned, train_loader, cfg)
     pruned.eval()
     pruned_top1 = _evaluate(pruned, test_loader, cfg)
@@ -172,8 +189,117 @@ def run_prune(cfg: PruneConfig) -> dict:
         decision_s,
         time.time() - t0,
     )
+    report["method_recovery"] = recovery_info
+    diag = method.diagnostics()
+    if diag:
+        _write_json(os.path.join(cfg.out, "diagnostics.json"), diag)
+        report["diagnostics"] = "diagnostics.json"
     _write_json(os.path.join(cfg.out, "report.json"), report)
     return report
+
+
+def _method_context(
+    cfg, model, groups, cost, budget, predictor, input_size, example, train_loader, measure
+):
+    """The MethodContext: data, budget oracle, per-layer weights, checkpointing."""
+    from edgeprune.budget.allocator import Targets
+    from edgeprune.methods import BudgetOracle, Checkpointer, MethodContext
+
+    dense_w = {g.name: g.channels for g in groups}
+    dense_m = cost.metrics(dense_w)
+
+    def metrics_of(m) -> dict:
+        from edgeprune.cost import count
+        from edgeprune.cost.latency import LatencyPredictor
+
+        c = count(m, input_size)
+        out = {
+            "params": c.params,
+            "flops": c.flops,
+            "weight_bytes": c.weight_bytes,
+            "activation_bytes": c.peak_activation_bytes,
+            "latency_ms": float("nan"),
+        }
+        if predictor is not None:
+            out["latency_ms"] = LatencyPredictor.from_model(
+                m, input_size, predictor.profile
+            ).total_ms()
+        return out
+
+    def measure_model(m):
+        r = measure(model, m)
+        return r.dense_ms, r.pruned_ms
+
+    lat_w, flops_w = {}, {}
+    for g in groups:
+        half = g.channels // 2
+        d = cost.delta(dense_w, g.name, half)
+        lat_w[g.name] = max(0.0, -d["latency_ms"]) / max(1, g.channels - half)
+        flops_w[g.name] = max(0.0, -d["flops"]) / max(1, g.channels - half)
+    oracle = BudgetOracle(
+        metrics_of,
+        Targets.from_budget(budget, dense_m).limits,
+        dense_m,
+        measure_model if measure else None,
+    )
+    state_path = os.path.join(cfg.out, "method_state.pt")
+
+    def save(state: dict) -> None:
+        os.makedirs(cfg.out, exist_ok=True)
+        tmp = state_path + ".tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, state_path)
+
+    def load():
+        if not os.path.isfile(state_path):
+            return None
+        return torch.load(state_path, map_location="cpu", weights_only=False)
+
+    return MethodContext(
+        example,
+        train_loader,
+        None,
+        dict(cfg.method_options),
+        cfg.limit_batches,
+        oracle,
+        Checkpointer(save, load),
+        cfg.resume,
+        _log,
+        lat_w if predictor is not None else None,
+        flops_w,
+    )
+
+
+def _iterative_result(model, plan, cost, groups, budget, example, measure):
+    """Wrap an iterative method's final plan as a ControllerResult (measured once)."""
+    from edgeprune.budget.allocator import Allocation, Targets
+    from edgeprune.budget.controller import ControllerResult
+    from edgeprune.surgery import apply_plan_, resolve_plan
+
+    resolved = resolve_plan(plan, groups)
+    widths = {g.name: len(resolved.get(g.name, range(g.channels))) for g in groups}
+    dense_m = cost.metrics({g.name: g.channels for g in groups})
+    targets = Targets.from_budget(budget, dense_m).limits
+    alloc = Allocation(
+        widths,
+        plan,
+        cost.metrics(widths),
+        dense_m,
+        targets,
+        0,
+        [g for g, w in widths.items() if w == 0],
+    )
+    res = ControllerResult(alloc, [{"attempt": 0, "widths": widths}])
+    if measure is not None and budget.has_latency:
+        m = measure(model, apply_plan_(copy.deepcopy(model), plan, example))
+        res.measurement = m
+        limit = budget.latency_ratio if budget.latency_ratio is not None else None
+        miss = (m.ratio / limit - 1.0) if limit else (m.pruned_ms / budget.latency_ms - 1.0)
+        res.budget_met_latency = miss <= 0.03
+        res.attempts[0].update(
+            measured_latency_ms=m.pruned_ms, dense_latency_ms=m.dense_ms, ratio=m.ratio, miss=miss
+        )
+    return res
 
 
 def _budget_met(budget: Budget, result, pruned_counts, dense_counts, dense_top1, pruned_top1):

@@ -94,6 +94,62 @@ def uniform_allocate(
     return Allocation(widths, plan, cost.metrics(widths), dense_m, targets.limits, 0, [])
 
 
+def threshold_allocate(
+    cost: CostModel,
+    groups: list[PrunableGroup],
+    scores: dict[str, torch.Tensor],
+    budget: Budget,
+    droppable: set[str],
+    cfg: AllocatorConfig,
+    latency_scale: float = 1.0,
+) -> Allocation:
+    """One global threshold on absolute scores (PAAM's binarization g(s, p)).
+
+    Keeps a filter iff its score >= theta, theta the p-quantile of all scores; finds the
+    smallest p whose binarized network meets the budget. A layer left with no filter keeps
+    its best one, unless it is the inner layer of a residual block (then the block goes).
+    """
+    dense = {g.name: g.channels for g in groups}
+    dense_m = cost.metrics(dense)
+    targets = Targets.from_budget(budget, dense_m)
+    if "latency_ms" in targets.limits:
+        targets.limits["latency_ms"] *= latency_scale
+    flat = torch.cat([scores[g.name].detach().float().flatten().cpu() for g in groups])
+
+    def widths_at(p: float) -> tuple[dict[str, int], float]:
+        theta = float(torch.quantile(flat, p)) if p > 0 else float("-inf")
+        out = {}
+        for g in groups:
+            n = int((scores[g.name] >= theta).sum())
+            if n == 0 and not (cfg.allow_block_drop and g.name in droppable):
+                n = 1
+            out[g.name] = n
+        return out, theta
+
+    lo, hi = 0.0, 1.0
+    if targets.violated(cost.metrics(widths_at(hi)[0])):
+        raise UserError(
+            "budget infeasible: even binarizing away every filter but one per layer misses it"
+        )
+    for _ in range(25):
+        mid = (lo + hi) / 2
+        if targets.violated(cost.metrics(widths_at(mid)[0])):
+            lo = mid
+        else:
+            hi = mid
+    widths, theta = widths_at(hi)
+    keep = {}
+    for g in groups:
+        order = torch.argsort(scores[g.name], descending=True, stable=True)
+        if widths[g.name] < g.channels:
+            keep[g.name] = sorted(order[: widths[g.name]].tolist())
+    plan = Plan(
+        keep, meta={"allocator": "threshold", "p": hi, "theta": theta, "targets": targets.limits}
+    )
+    dropped = [g for g, w in widths.items() if w == 0]
+    return Allocation(widths, plan, cost.metrics(widths), dense_m, targets.limits, 0, dropped)
+
+
 def decide(
     model: nn.Module,
     groups: list[PrunableGroup],
@@ -105,16 +161,38 @@ def decide(
     cfg: ControllerConfig = ControllerConfig(),
     measure: Callable | None = None,
     log: Callable[[str], None] = print,
+    knob: str = "allocation",
 ) -> ControllerResult:
-    """Allocate, then (with ``measure``) verify on the device and retry on a latency miss."""
+    """Allocate with the method's knob, then (with ``measure``) verify on the device and
+    re-allocate on a latency miss (tighter) or a large margin (looser)."""
+
+    def allocate_at(scale: float) -> Allocation:
+        if knob == "uniform" or cfg.uniform:
+            return uniform_allocate(cost, groups, scores, budget, scale)
+        if knob == "threshold":
+            return threshold_allocate(cost, groups, scores, budget, droppable, cfg.allocator, scale)
+        return allocate(cost, groups, scores, budget, droppable, cfg.allocator, scale)
+
+    return verify_loop(model, allocate_at, budget, example_input, cfg, measure, log)
+
+
+def verify_loop(
+    model: nn.Module,
+    allocate_at: Callable[[float], Allocation],
+    budget: Budget,
+    example_input: torch.Tensor,
+    cfg: ControllerConfig,
+    measure: Callable | None,
+    log: Callable[[str], None],
+) -> ControllerResult:
+    """Allocate at a latency scale, measure, adjust the scale; bounded retries."""
     scale = 1.0
     attempts: list[dict] = []
     best: ControllerResult | None = None  # the least-pruned plan measured within budget
+    lo: tuple[float, float] | None = None  # largest scale measured within budget, its miss
+    hi: tuple[float, float] | None = None  # smallest scale measured over budget, its miss
     for attempt in range(cfg.max_retries + 1):
-        if cfg.uniform:
-            alloc = uniform_allocate(cost, groups, scores, budget, scale)
-        else:
-            alloc = allocate(cost, groups, scores, budget, droppable, cfg.allocator, scale)
+        alloc = allocate_at(scale)
         rec = {
             "attempt": attempt,
             "latency_scale": scale,
@@ -139,8 +217,19 @@ def decide(
             best = ControllerResult(alloc, attempts, m, True)
         if met and miss >= -cfg.slack:
             break
-        # too slow: tighten; far under the budget: loosen (pruning less keeps accuracy)
-        scale *= (1.0 / (1.0 + miss)) * (0.98 if not met else 0.99)
+        # too slow: tighten; far under the budget: loosen (pruning less keeps accuracy).
+        # Once one scale met and one missed, interpolate between them (latency is a
+        # staircase in the widths, so a plain multiplicative step can oscillate).
+        if met:
+            lo = max(lo, (scale, miss), key=lambda t: t[0]) if lo else (scale, miss)
+        else:
+            hi = min(hi, (scale, miss), key=lambda t: t[0]) if hi else (scale, miss)
+        if lo and hi:
+            (s_lo, m_lo), (s_hi, m_hi) = lo, hi
+            frac = (0.0 - m_lo) / (m_hi - m_lo) if m_hi != m_lo else 0.5
+            scale = s_lo + min(0.9, max(0.1, frac)) * (s_hi - s_lo)
+        else:
+            scale *= (1.0 / (1.0 + miss)) * (0.98 if not met else 0.99)
         what = "misses the budget by" if not met else "is under the budget by"
         log(f"measured latency {what} {abs(miss):.1%}; re-allocating (target x{scale:.3f})")
     if best is not None:

@@ -1,13 +1,24 @@
 """The method interface and registry.
 
-A method has one job under the controller: score the channels of each prunable group
-(higher = keep). It may train to get those scores (PAAM, AAP, one-step) and may recover
-the pruned model afterwards; it never touches files, sockets or budgets.
+A method scores the channels of each prunable group (higher = keep); it may train to get
+those scores (PAAM's attention networks, one-step's beta) and may run its own recovery
+(one-step's reconstruction). It never touches files or sockets: diagnostics are returned as
+data, checkpoints go through ``ctx.checkpoint``, budgets through ``ctx.oracle``.
+
+What the controller does with the scores depends on the method's ``knob``:
+
+- ``"allocation"``: the controller allocates per-layer widths (latency-aware) from scores.
+- ``"threshold"``: one global threshold on the scores (PAAM's binarization); the controller
+  picks it so that the binarized network meets the budget.
+- ``"iterative"``: the method runs its own prune/retrain loop (AAP) via ``run``, asking
+  ``ctx.oracle`` whether a candidate meets the budget.
+- ``"uniform"``: one keep ratio for every layer (a baseline).
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -17,26 +28,79 @@ from edgeprune.surgery.graph import PrunableGroup
 
 
 @dataclass
+class BudgetOracle:
+    """What a method may ask about the budget: predicted metrics and (maybe) a measurement.
+
+    ``metrics(model)`` -> dict with latency_ms (predicted, NaN without a device), params,
+    flops, weight_bytes, activation_bytes; ``targets`` -> absolute limits per metric;
+    ``measure(model)`` -> (dense_ms, model_ms) on the device, or None without one.
+    """
+
+    metrics: Callable[[nn.Module], dict]
+    targets: dict
+    dense_metrics: dict
+    measure: Callable[[nn.Module], tuple[float, float]] | None = None
+
+    def violated(self, metrics: dict) -> dict:
+        return {k: v for k, v in self.targets.items() if k in metrics and metrics[k] > v}
+
+
+@dataclass
+class Checkpointer:
+    """Atomic save/load of a method's resumable state (given by the pipeline)."""
+
+    save: Callable[[dict], None]
+    load: Callable[[], dict | None]
+
+
+@dataclass
 class MethodContext:
-    """What a method may use: data loaders (may be None), example input, options."""
+    """What a method may use: data, example input, options, budget oracle, checkpointing."""
 
     example_input: torch.Tensor
     train_loader: object | None = None
     val_loader: object | None = None
     options: dict = field(default_factory=dict)
     limit_batches: int | None = None
+    oracle: BudgetOracle | None = None
+    checkpoint: Checkpointer | None = None
+    resume: bool = False
+    log: Callable[[str], None] = print
+    latency_weights: dict[str, float] | None = None  # per group: predicted ms saved per channel
+    flops_weights: dict[str, float] | None = None  # per group: MACs saved per channel
+
+
+@dataclass
+class IterativeResult:
+    """What an iterative method returns: the pruned model and its plan on the original."""
+
+    model: nn.Module
+    plan: object  # edgeprune.surgery.Plan in the original model's channel indices
+    diagnostics: dict = field(default_factory=dict)
 
 
 class Method:
-    """Base class: ``scores`` is required; ``knob`` tells the controller what it allocates."""
+    """Base class; subclasses implement ``scores`` (or ``run`` for ``knob = 'iterative'``)."""
 
     name = "base"
-    knob = "allocation"  # the controller allocates per-layer widths from the scores
+    knob = "allocation"
 
     def scores(
         self, model: nn.Module, groups: list[PrunableGroup], ctx: MethodContext
     ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def run(self, model: nn.Module, groups: list[PrunableGroup], ctx: MethodContext):
+        """Iterative methods: prune and retrain until done; returns an IterativeResult."""
+        raise NotImplementedError
+
+    def recover(self, pruned: nn.Module, dense: nn.Module, ctx: MethodContext) -> dict:
+        """Optional method-specific recovery before the common fine-tune; returns info."""
+        return {}
+
+    def diagnostics(self) -> dict:
+        """JSON-able diagnostics for the run directory (histograms, per-layer widths...)."""
+        return {}
 
 
 _METHODS: dict[str, type[Method]] = {}

@@ -51,8 +51,9 @@ class BlockBypass(nn.Module):
     def __init__(self, shortcut: nn.Module | None, bias: torch.Tensor, relu: bool) -> None:
         super().__init__()
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
-        # A frozen Parameter (not a buffer) so the dependency graph prunes it with its channels.
-        self.bias = nn.Parameter(bias.detach().clone().reshape(1, -1, 1, 1), requires_grad=False)
+        # A Parameter (not a buffer) so the dependency graph traces and prunes it with its
+        # channels; recovery training may tune it like any bias.
+        self.bias = nn.Parameter(bias.detach().clone().reshape(1, -1, 1, 1))
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

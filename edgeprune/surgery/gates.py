@@ -17,7 +17,9 @@ class GateSet:
 
     gates: dict[str, nn.Parameter]
     handles: list = field(default_factory=list)
-    transform: object = None  # optional callable applied to a gate before multiplying
+    # Optional: how a group's gate becomes the multiplier, either one callable(gate) for all
+    # groups or a dict group name -> callable(gate) (e.g. PAAM's attention network).
+    transform: object = None
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self.gates.values())
@@ -81,7 +83,7 @@ def attach_gates_(
         if g.residual:
             targets += _stream_shortcuts(model, g, modules)
         for t in targets:
-            gs.handles.append(t.register_forward_hook(_gate_hook(gate, gs)))
+            gs.handles.append(t.register_forward_hook(_gate_hook(g.name, gate, gs)))
     return gs
 
 
@@ -96,9 +98,10 @@ def _stream_shortcuts(model, group: PrunableGroup, modules) -> list[nn.Module]:
     return out
 
 
-def _gate_hook(gate: nn.Parameter, gs: GateSet):
+def _gate_hook(name: str, gate: nn.Parameter, gs: GateSet):
     def hook(_mod, _inp, out):
-        g = gs.transform(gate) if gs.transform is not None else gate
+        fn = gs.transform.get(name) if isinstance(gs.transform, dict) else gs.transform
+        g = fn(gate) if fn is not None else gate
         return out * g.view(1, -1, *([1] * (out.dim() - 2)))
 
     return hook

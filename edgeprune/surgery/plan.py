@@ -65,3 +65,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def compose_plans(base_groups, base_plan: Plan, new_groups, new_plan: Plan) -> Plan:
+    """The plan on the original model equal to applying ``base_plan`` then ``new_plan``.
+
+    ``base_groups`` are the original model's prunable groups, ``new_groups`` those of the
+    model after ``base_plan`` (where ``new_plan``'s indices live).
+    """
+    from edgeprune.surgery.apply import resolve_plan
+
+    base = resolve_plan(base_plan, base_groups)
+    new = resolve_plan(new_plan, new_groups)
+    new_by_conv = {c: new[g.name] for g in new_groups if g.name in new for c in g.convs}
+    out: dict[str, list[int]] = {}
+    for g in base_groups:
+        cur = list(base.get(g.name, range(g.channels)))
+        sel = next((new_by_conv[c] for c in g.convs if c in new_by_conv), None)
+        if cur and sel is not None:
+            cur = [cur[i] for i in sel]
+        if len(cur) != g.channels:
+            out[g.name] = cur
+    return Plan(out, meta={"composed": True})

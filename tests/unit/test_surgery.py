@@ -200,3 +200,20 @@ def test_gates_remove_cleanly():
     gates.remove()
     with torch.no_grad():
         assert torch.equal(model(x), ref)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenetv2_cifar"])
+def test_repruning_and_plan_composition(name):
+    """Pruning a pruned model (blocks already removed) equals one composed plan."""
+    from edgeprune.surgery.plan import compose_plans
+
+    model = _randomize_bn_(create_model(name))
+    x = torch.randn(2, 3, 32, 32)
+    p1 = random_plan(model, seed=1, drop_block_prob=0.3, min_keep_frac=0.5)
+    m1 = apply_plan_(copy.deepcopy(model), p1, x)
+    p2 = random_plan(m1, seed=2, drop_block_prob=0.3, min_keep_frac=0.5)
+    m2 = apply_plan_(copy.deepcopy(m1), p2, x)
+    composed = compose_plans(prunable_layers(model), p1, prunable_layers(m1), p2)
+    m3 = apply_plan_(copy.deepcopy(model), composed, x)
+    with torch.no_grad():
+        assert torch.allclose(m2.eval()(x), m3.eval()(x), atol=1e-5)
