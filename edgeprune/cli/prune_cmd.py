@@ -39,6 +39,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=["latency", "flops"],
         help="rank moves by the budget metric (latency table) or by FLOPs (baseline)",
     )
+    p.add_argument(
+        "--opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method option (repeatable), e.g. --opt lam=1e-4 --opt an_epochs=3",
+    )
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     return p
@@ -76,7 +84,24 @@ def run(args: argparse.Namespace) -> int:
         verify_min_time_s=args.verify_min_time,
         controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
         seed=args.seed,
+        method_options=parse_options(args.opt),
+        resume=args.resume,
     )
     report = run_prune(cfg)
     print(summary(report))
     return 0 if report["budget_met"] else 1
+
+
+def parse_options(items: list[str]) -> dict:
+    """``["lam=1e-4", "variant=kq"]`` -> ``{"lam": 1e-4, "variant": "kq"}`` (YAML scalars)."""
+    import yaml
+
+    from edgeprune.errors import UserError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--opt {item!r}: expected KEY=VALUE")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out
