@@ -21,8 +21,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", required=True, help="profile name (xeon, rpi3, gpu, local) or YAML")
     p.add_argument("--model", action="append", default=[], help="registry model (repeatable)")
-    p.add_argument("--host", help="USER@HOST[:PORT] of a remote device (SSH)")
-    p.add_argument("--key", help="path of the SSH private key (never stored)")
     p.add_argument("--out", help="output folder (default: the user data dir)")
     p.add_argument("--threads", type=int, help="override the profile's thread count")
     p.add_argument("--min-time", type=float, default=0.6, help="seconds per timed batch")
@@ -32,6 +30,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="first seed of the random variants")
     p.add_argument("--json", help="write the --validate figures to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    ssh = p.add_argument_group("SSH (remote devices; same options as 'edgeprune deploy')")
+    ssh.add_argument("--host", help="USER@HOST[:PORT] or a Host alias from ~/.ssh/config")
+    ssh.add_argument("--key", help="path of the SSH private key (never stored)")
+    ssh.add_argument("--known-hosts", default="~/.ssh/known_hosts", help="known_hosts file")
+    ssh.add_argument(
+        "--trust-host-key",
+        action="store_true",
+        help="accept an unknown or changed host key (only if you verified it)",
+    )
+    ssh.add_argument("--ssh-config", default="~/.ssh/config", help="ssh config file for aliases")
+    ssh.add_argument("--connect-timeout", type=float, default=15.0, help="seconds")
+    ssh.add_argument("--retries", type=int, default=3, help="connection attempts")
+    ssh.add_argument("--remote-python", help="python on the device (default: profile's)")
     return p
 
 
@@ -40,9 +51,18 @@ def _runner(args, profile, settings):
 
     if args.host:
         from edgeprune.targets import make_target
+        from edgeprune.targets.ssh import SSHOptions
 
-        target = make_target(args.host, args.key)
-        return remote_runner(target, settings, profile.connection.python), target
+        opts = SSHOptions(
+            known_hosts=args.known_hosts,
+            trust_host_key=args.trust_host_key,
+            connect_timeout=args.connect_timeout,
+            retries=args.retries,
+            ssh_config=args.ssh_config,
+        )
+        target = make_target(args.host, args.key, opts)
+        python = args.remote_python or profile.connection.python
+        return remote_runner(target, settings, python), target
     return local_runner(settings, profile.identity.provider), None
 
 

@@ -8,7 +8,7 @@ exports after folding BatchNorm into the conv (Conv with bias, then Relu).
 ``dwchain``   N depthwise convs (+relu)
 ``residual``  N units of convk(c->c)+relu, convk(c->c) + Add(x) + Relu, and its ``plain``
               twin without the add: the difference is the marginal cost of the add after a
-              k x k conv (fused into it by the runtime or not)
+              k x k conv (fused into it by the runtime or not), capped by a lone Add+Relu
 ``single``    one op (strided convs, option-A shortcut, pooling, linear, first conv)
 ``baseline``  a 1x1x1x1 Relu: per-inference overhead, subtracted from ``single``
 """

@@ -128,4 +128,15 @@ def get_method(name: str, **options) -> Method:
 
     if name not in _METHODS:
         raise UserError(f"unknown method {name!r}; available: {', '.join(list_methods())}")
-    return _METHODS[name](**options)
+    import inspect
+
+    cls = _METHODS[name]
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params) - {"self"})
+        if unknown:
+            known = sorted(set(params) - {"self"}) or ["none"]
+            raise UserError(
+                f"method {name!r} has no option {unknown[0]!r} (options: {', '.join(known)})"
+            )
+    return cls(**options)

@@ -105,3 +105,24 @@ def test_estimated_profile_says_so(tmp_path, capsys):
 def test_unknown_model_is_user_error(capsys):
     assert main(["profile", "--device", "local", "--model", "nonet"]) == 2
     assert "unknown model 'nonet'" in capsys.readouterr().err
+
+
+@pytest.mark.ssh
+def test_profile_through_loopback_sshd(sshd, tmp_path, capsys):
+    """The remote path: agent + micro models uploaded over a real sshd, timed there."""
+    import sys
+
+    out = tmp_path / "remote"
+    (tmp_path / "none").write_text("")
+    rc = main(
+        ["profile", "--device", "local", "--model", "resnet8", "--out", str(out),
+         "--host", sshd.host, "--key", str(sshd.client_key),
+         "--known-hosts", str(sshd.known_hosts), "--ssh-config", str(tmp_path / "none"),
+         "--remote-python", sys.executable, "--threads", "1", "--min-time", "0.05",
+         "--calibrate", "1", "--no-progress"]
+    )  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    prof = load_profile(out / "local.yaml")
+    assert prof.connection.kind == "ssh" and prof.connection.port == sshd.port
+    assert not prof.connection.key_path or "PRIVATE" not in (out / "local.yaml").read_text()
+    validate_table_frame(pd.read_csv(prof.table_paths()[0]))

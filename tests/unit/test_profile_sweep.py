@@ -54,8 +54,13 @@ def test_job_rows_arithmetic():
     rows = job_rows(Job("pair", "conv", 8, 16, 3, 1, 8, 8), [st], [4], base, s)
     assert len(rows) == 2 and rows[0]["latency_ms_median"] == pytest.approx(0.1)
     plain = {"latency_ms_median": 0.3, "latency_ms_p90": 0.33, "n_runs": 90}
-    rows = job_rows(Job("residual", "add", 8, 8, 1, 1, 8, 8), [st, plain], [2, 2], base, s)
+    alone = {"latency_ms_median": 0.5, "latency_ms_p90": 0.6, "n_runs": 90}
+    job = Job("residual", "add", 8, 8, 1, 1, 8, 8)
+    rows = job_rows(job, [st, plain, alone], [2, 2, 1], base, s)
     assert rows[0]["latency_ms_median"] == pytest.approx(0.055) and rows[0]["n_runs"] == 90
+    cheap = {"latency_ms_median": 0.03, "latency_ms_p90": 0.04, "n_runs": 90}
+    rows = job_rows(job, [st, plain, cheap], [2, 2, 1], base, s)
+    assert rows[0]["latency_ms_median"] == pytest.approx(0.02)  # capped by the lone add
 
 
 class FakeRunner:
