@@ -131,7 +131,7 @@ def get_method(name: str, **options) -> Method:
     import inspect
 
     cls = _METHODS[name]
-    params = inspect.signature(cls.__init__).parameters
+    params = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(options) - set(params) - {"self"})
         if unknown:
