@@ -76,11 +76,16 @@ class CostModel:
         return {c: int(w) for g, w in widths.items() for c in self.groups[g].convs}
 
     def _op_metrics(self, i: int, cw: Mapping[str, int]) -> tuple[float, OpPrice]:
+        """(calibrated latency share in ms, static price) of op ``i`` under conv widths."""
         op = self.ops[i]
         ci, co = resolve_op(op, cw, self.by_name)
         lat = 0.0
         if self.predictor is not None and ci:
-            lat = self.predictor.op_cost(op, cw)
+            cal = self.predictor.calibration
+            align = self.predictor.table.alignment
+            aligned = ci % align == 0 and co % align == 0
+            scale = cal.scale if aligned else (getattr(cal, "scale_unaligned", 0) or cal.scale)
+            lat = scale * self.predictor.op_cost(op, cw)
         return lat, _static(op, ci, co)
 
     def metrics(self, widths: Mapping[str, int]) -> dict[str, float]:
@@ -96,12 +101,10 @@ class CostModel:
             act = max(act, price.activation_bytes)
         out = {"params": params, "flops": flops, "weight_bytes": 4.0 * params}
         out["activation_bytes"] = act
-        out["latency_ms"] = self._calibrated(lat) if self.predictor is not None else float("nan")
+        out["latency_ms"] = (
+            lat + self.predictor.calibration.offset_ms if self.predictor is not None else float("nan")
+        )
         return out
-
-    def _calibrated(self, table_ms: float) -> float:
-        cal = self.predictor.calibration
-        return cal.scale * table_ms + cal.offset_ms
 
     def delta(self, widths: dict[str, int], group: str, new_width: int) -> dict[str, float]:
         """Change of latency/params/FLOPs/weights when ``group`` goes to ``new_width``."""
@@ -113,9 +116,8 @@ class CostModel:
         d_lat = sum(a[0] for a in after) - sum(b[0] for b in before)
         d_par = sum(a[1].params for a in after) - sum(b[1].params for b in before)
         d_flo = sum(a[1].flops for a in after) - sum(b[1].flops for b in before)
-        scale = self.predictor.calibration.scale if self.predictor is not None else 0.0
         return {
-            "latency_ms": scale * d_lat,
+            "latency_ms": d_lat,
             "params": d_par,
             "flops": d_flo,
             "weight_bytes": 4.0 * d_par,

@@ -69,6 +69,7 @@ def test_budget_yaml(tmp_path):
 class _Cal:
     scale: float = 1.0
     offset_ms: float = 0.05
+    scale_unaligned: float = 1.0
 
 
 class StaircasePredictor:
@@ -79,6 +80,7 @@ class StaircasePredictor:
         self.ops = ops
         self.by_name = {o.name: o for o in ops}
         self.calibration = _Cal()
+        self.table = SimpleNamespace(alignment=8)
 
     def op_cost(self, op, widths=None):
         ci, co = resolve_op(op, widths, self.by_name)
