@@ -39,6 +39,7 @@ class PruneConfig:
     method_options: dict = field(default_factory=dict)
     seed: int = 0
     resume: bool = False
+    accuracy_search_steps: int = 6
 
 
 def _log(msg: str) -> None:
@@ -54,8 +55,7 @@ def _predictor(cfg: PruneConfig, model, input_size):
 
     profile = load_profile(cfg.device)
     pred = LatencyPredictor.from_model(model, input_size, profile)
-    if profile.estimated:
-        _log(f"device '{profile.name}' uses an ESTIMATED latency table (not measured there)")
+    _log(profile.status_line())
     return pred, profile
 
 
@@ -65,12 +65,13 @@ def _loaders(cfg: PruneConfig):
             raise UserError("--epochs > 0 needs --data-root (recovery training needs data)")
         if cfg.budget is not None and cfg.budget.max_acc_drop is not None:
             raise UserError("--max-acc-drop needs --data-root to measure accuracy")
-        return None, None
+        return None, None, None
     from edgeprune.data import build_loader
 
     train = build_loader(cfg.data_root, "train", cfg.batch_size, seed=cfg.seed)
+    val = build_loader(cfg.data_root, "val", 256)
     test = build_loader(cfg.data_root, "test", 256)
-    return train, test
+    return train, val, test
 
 
 def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
@@ -110,7 +111,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     if budget is None:
         raise UserError("no budget given")
     method = get_method(cfg.method, **cfg.method_options)
-    train_loader, test_loader = _loaders(cfg)
+    train_loader, val_loader, test_loader = _loaders(cfg)
     _log(f"load {cfg.model}")
     loaded = load_model(cfg.model, cfg.weights)
     model, input_size = loaded.model.eval(), loaded.input_size
@@ -137,6 +138,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     ctx = _method_context(
         cfg, model, groups, cost, budget, predictor, input_size, example, train_loader, measure
     )
+    ctx.val_loader = val_loader
     ctrl = cfg.controller
     _log(f"method '{method.name}' ({method.knob}) for: {budget.describe()}")
     t_dec = time.time()
@@ -147,6 +149,20 @@ def run_prune(cfg: PruneConfig) -> dict:
         result = _iterative_result(model, plan, cost, groups, budget, example, measure)
     else:
         scores = method.scores(model, groups, ctx)
+        if budget.max_acc_drop is not None:
+            budget = _accuracy_search(
+                model,
+                groups,
+                scores,
+                budget,
+                cost,
+                droppable,
+                example,
+                ctrl,
+                method.knob,
+                val_loader,
+                cfg,
+            )
         result = decide(
             model,
             groups,
@@ -241,6 +257,7 @@ def _method_context(
         Targets.from_budget(budget, dense_m).limits,
         dense_m,
         measure_model if measure else None,
+        budget.max_acc_drop,
     )
     state_path = os.path.join(cfg.out, "method_state.pt")
 
@@ -268,6 +285,57 @@ def _method_context(
         lat_w if predictor is not None else None,
         flops_w,
     )
+
+
+def _accuracy_search(
+    model, groups, scores, budget, cost, droppable, example, ctrl, knob, val_loader, cfg
+):
+    """Smallest model (by FLOPs) whose top-1 on the held-out val split, before recovery,
+    drops at most ``budget.max_acc_drop`` points; returned as a budget with a FLOPs limit.
+
+    Measured before recovery training, so the guarantee is conservative: recovery only
+    adds accuracy back. (AAP's accuracy-guaranteed policy retrains inside its loop.)
+    """
+    from dataclasses import replace
+
+    from edgeprune.budget.controller import decide as _decide
+    from edgeprune.surgery import apply_plan_
+
+    dense_val = _evaluate(model, val_loader, cfg)
+
+    def ok(ratio: float) -> bool:
+        trial = replace(budget, max_acc_drop=None, flops_ratio=ratio)
+        try:
+            res = _decide(
+                model,
+                groups,
+                scores,
+                trial,
+                cost,
+                droppable,
+                example,
+                ctrl,
+                None,
+                lambda m: None,
+                knob=knob,
+            )
+        except UserError:
+            return False
+        acc = _evaluate(apply_plan_(copy.deepcopy(model), res.plan, example), val_loader, cfg)
+        _log(
+            f"accuracy search: FLOPs <= {ratio:.3f}x -> val top-1 {acc:.4f} (dense {dense_val:.4f})"
+        )
+        return (dense_val - acc) * 100 <= budget.max_acc_drop
+
+    lo, hi = 0.05, 1.0  # hi always acceptable (dense)
+    for _ in range(cfg.accuracy_search_steps):
+        mid = (lo * hi) ** 0.5
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    _log(f"accuracy search chose FLOPs <= {hi:.3f}x of dense")
+    return replace(budget, flops_ratio=min(hi, budget.flops_ratio or 1.0))
 
 
 def _iterative_result(model, plan, cost, groups, budget, example, measure):

@@ -52,11 +52,11 @@ class Targets:
         if budget.flops is not None:
             t["flops"] = budget.flops
         if budget.flops_ratio is not None:
-            t["flops"] = budget.flops_ratio * dense["flops"]
+            t["flops"] = min(t.get("flops", float("inf")), budget.flops_ratio * dense["flops"])
         if budget.params is not None:
             t["params"] = budget.params
         if budget.params_ratio is not None:
-            t["params"] = budget.params_ratio * dense["params"]
+            t["params"] = min(t.get("params", float("inf")), budget.params_ratio * dense["params"])
         if budget.weight_mb is not None:
             t["weight_bytes"] = budget.weight_mb * 1e6
         if budget.activation_mb is not None:

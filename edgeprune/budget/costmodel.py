@@ -79,13 +79,7 @@ class CostModel:
         """(calibrated latency share in ms, static price) of op ``i`` under conv widths."""
         op = self.ops[i]
         ci, co = resolve_op(op, cw, self.by_name)
-        lat = 0.0
-        if self.predictor is not None and ci:
-            cal = self.predictor.calibration
-            align = self.predictor.table.alignment
-            aligned = ci % align == 0 and co % align == 0
-            scale = cal.scale if aligned else (getattr(cal, "scale_unaligned", 0) or cal.scale)
-            lat = scale * self.predictor.op_cost(op, cw)
+        lat = self.predictor.calibrated_op_ms(op, cw) if self.predictor is not None and ci else 0.0
         return lat, _static(op, ci, co)
 
     def metrics(self, widths: Mapping[str, int]) -> dict[str, float]:

@@ -159,6 +159,18 @@ class LatencyPredictor:
     def table_ms(self, widths: Mapping[str, int] | None = None) -> float:
         return sum(self.op_cost(o, widths) for o in self.ops)
 
+    def calibrated_op_ms(self, op: LayerOp, widths: Mapping[str, int] | None = None) -> float:
+        """One op's share of ``total_ms`` (its table cost times its class's scale); the
+        shares of all ops plus ``calibration.offset_ms`` equal ``total_ms``."""
+        ci, co = resolve_op(op, widths, self.by_name)
+        if ci == 0:
+            return 0.0
+        cal = self.calibration
+        align = self.table.alignment
+        aligned = ci % align == 0 and co % align == 0
+        scale = cal.scale if aligned else (cal.scale_unaligned or cal.scale)
+        return scale * self.op_cost(op, widths)
+
     def split_ms(self, widths: Mapping[str, int] | None = None) -> tuple[float, float]:
         """Table sums of (aligned, unaligned) ops under ``widths``."""
         a = u = 0.0

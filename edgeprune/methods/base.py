@@ -40,6 +40,7 @@ class BudgetOracle:
     targets: dict
     dense_metrics: dict
     measure: Callable[[nn.Module], tuple[float, float]] | None = None
+    max_acc_drop: float | None = None  # percentage points of top-1 (accuracy-guaranteed)
 
     def violated(self, metrics: dict) -> dict:
         return {k: v for k, v in self.targets.items() if k in metrics and metrics[k] > v}

@@ -119,7 +119,7 @@ def test_profile_through_loopback_sshd(sshd, tmp_path, capsys):
          "--host", sshd.host, "--key", str(sshd.client_key),
          "--known-hosts", str(sshd.known_hosts), "--ssh-config", str(tmp_path / "none"),
          "--remote-python", sys.executable, "--threads", "1", "--min-time", "0.05",
-         "--calibrate", "1", "--no-progress"]
+         "--calibrate", "0", "--no-progress"]
     )  # fmt: skip
     assert rc == 0, capsys.readouterr().err
     prof = load_profile(out / "local.yaml")

@@ -124,6 +124,18 @@ def test_calibration_applies(tmp_path):
     assert pred.calibration == "default"
 
 
+def test_calibrated_shares_sum_to_total(tmp_path):
+    model = create_model("resnet8")
+    cal = {"default": Calibration(scale=0.5, offset_ms=0.2, scale_unaligned=0.8)}
+    prof, ops = make_profile(tmp_path, model, calibration=cal)
+    pred = LatencyPredictor(ops, prof)
+    widths = {"layer1.0.conv1": 5}
+    shares = sum(pred.calibrated_op_ms(o, widths) for o in ops)
+    assert shares + 0.2 == pytest.approx(pred.total_ms(widths))
+    a, u = pred.split_ms(widths)
+    assert pred.total_ms(widths) == pytest.approx(0.5 * a + 0.8 * u + 0.2)
+
+
 def test_plan_matches_pruned_model(tmp_path):
     from edgeprune.surgery import apply_plan_, random_plan
 
