@@ -40,6 +40,9 @@ class PruneConfig:
     seed: int = 0
     resume: bool = False
     accuracy_search_steps: int = 6
+    # recovery training (epochs, limit_batches, seed come from the fields above); None: SGD
+    # with a cosine schedule at ``lr``
+    recovery: object | None = None  # edgeprune.train.TrainConfig
 
 
 def _log(msg: str) -> None:
@@ -69,8 +72,10 @@ def _loaders(cfg: PruneConfig):
     from edgeprune.data import build_loader
 
     train = build_loader(cfg.data_root, "train", cfg.batch_size, seed=cfg.seed)
-    val = build_loader(cfg.data_root, "val", 256)
-    test = build_loader(cfg.data_root, "test", 256)
+    # with --limit-batches, evaluate on a fixed random subset (the splits are class-ordered)
+    limit = cfg.limit_batches * 256 if cfg.limit_batches else None
+    val = build_loader(cfg.data_root, "val", 256, limit=limit)
+    test = build_loader(cfg.data_root, "test", 256, limit=limit)
     return train, val, test
 
 
@@ -85,15 +90,12 @@ def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
 def _recover(model, loader, cfg: PruneConfig) -> None:
     if cfg.epochs <= 0:
         return
+    from dataclasses import replace
+
     from edgeprune.train import TrainConfig, train
 
-    tcfg = TrainConfig(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        schedule="cosine",
-        limit_batches=cfg.limit_batches,
-        seed=cfg.seed,
-    )
+    base = cfg.recovery or TrainConfig(lr=cfg.lr, schedule="cosine")
+    tcfg = replace(base, epochs=cfg.epochs, limit_batches=cfg.limit_batches, seed=cfg.seed)
     train(model, loader, tcfg, ckpt_dir=os.path.join(cfg.out, "recovery"), resume=True)
 
 
@@ -131,14 +133,19 @@ def run_prune(cfg: PruneConfig) -> dict:
     dense_top1 = _evaluate(model, test_loader, cfg)
 
     measure = None
+    timings = {"verify_s": 0.0}
     if cfg.verify and budget.has_latency and cfg.device:
         from edgeprune.budget.verify import make_measurer
 
-        measure = make_measurer(cfg.device, input_size, cfg.verify_min_time_s, cfg.host)
+        measure = _timed(
+            make_measurer(cfg.device, input_size, cfg.verify_min_time_s, cfg.host), timings
+        )
     ctx = _method_context(
         cfg, model, groups, cost, budget, predictor, input_size, example, train_loader, measure
     )
     ctx.val_loader = val_loader
+    ctx.test_loader = test_loader
+    ctx.cost_model = cost
     ctrl = cfg.controller
     _log(f"method '{method.name}' ({method.knob}) for: {budget.describe()}")
     t_dec = time.time()
@@ -179,7 +186,9 @@ def run_prune(cfg: PruneConfig) -> dict:
         pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
         recovery_info = method.recover(pruned, model, ctx) or {}
     decision_s = time.time() - t_dec
+    t_rec = time.time()
     _recover(pruned, train_loader, cfg)
+    timings.update(method_s=decision_s - timings["verify_s"], recovery_s=time.time() - t_rec)
     pruned.eval()
     pruned_top1 = _evaluate(pruned, test_loader, cfg)
     pruned_counts = count(pruned, input_size)
@@ -206,12 +215,26 @@ def run_prune(cfg: PruneConfig) -> dict:
         time.time() - t0,
     )
     report["method_recovery"] = recovery_info
+    report["timings"] = timings
     diag = method.diagnostics()
     if diag:
         _write_json(os.path.join(cfg.out, "diagnostics.json"), diag)
         report["diagnostics"] = "diagnostics.json"
     _write_json(os.path.join(cfg.out, "report.json"), report)
     return report
+
+
+def _timed(measure, timings: dict):
+    """``measure`` that adds its seconds to ``timings['verify_s']``."""
+
+    def timed(dense, pruned):
+        t = time.time()
+        try:
+            return measure(dense, pruned)
+        finally:
+            timings["verify_s"] += time.time() - t
+
+    return timed
 
 
 def _method_context(

@@ -80,13 +80,24 @@ class Allocation:
     dropped_blocks: list[str]
 
 
+def fixed_groups(scores: dict[str, torch.Tensor]) -> set[str]:
+    """Groups whose every score is +inf: a method's way to say "never cut this layer"
+    (one-step's crucial layers). The allocators keep them at full width."""
+    return {g for g, s in scores.items() if s.numel() and bool(torch.isposinf(s).all())}
+
+
 def min_widths(
-    groups: list[PrunableGroup], droppable: set[str], cfg: AllocatorConfig
+    groups: list[PrunableGroup],
+    droppable: set[str],
+    cfg: AllocatorConfig,
+    fixed: set[str] = frozenset(),
 ) -> dict[str, int]:
-    """The smallest model the allocator may produce."""
+    """The smallest model the allocator may produce (``fixed`` groups at full width)."""
     out = {}
     for g in groups:
-        if cfg.allow_block_drop and g.name in droppable:
+        if g.name in fixed:
+            out[g.name] = g.channels
+        elif cfg.allow_block_drop and g.name in droppable:
             out[g.name] = 0
         else:
             out[g.name] = max(cfg.min_channels, math.ceil(cfg.min_keep_frac * g.channels))
@@ -120,22 +131,24 @@ def allocate(
 
     ``scores`` gives one importance per channel of each group (higher: keep). Groups in
     ``droppable`` are inner layers of residual blocks, which may go to 0 (block removed).
-    ``latency_scale`` (< 1) tightens the latency target after a measured miss.
+    ``latency_scale`` (< 1) tightens the latency target after a measured miss. A group
+    whose scores are all +inf is never cut (see :func:`fixed_groups`).
     """
     cfg = cfg or AllocatorConfig()
-    droppable = droppable or set()
+    fixed = fixed_groups(scores)
+    droppable = (droppable or set()) - fixed
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
     targets = Targets.from_budget(budget, dense_m)
     if "latency_ms" in targets.limits:
         targets.limits["latency_ms"] *= latency_scale
-    _check_feasible(cost, groups, droppable, cfg, targets)
+    _check_feasible(cost, groups, droppable, cfg, targets, fixed)
     order, norm = {}, {}
     for g in groups:
         s = scores[g.name].detach().float().cpu()
         order[g.name] = torch.argsort(s, descending=True, stable=True)
         norm[g.name] = s[order[g.name]] / (s.mean() + 1e-12)
-    floors = min_widths(groups, set(), cfg)
+    floors = min_widths(groups, set(), cfg, fixed)
     widths = dict(dense)
     metrics = dict(dense_m)
     steps = 0
@@ -216,9 +229,9 @@ def _gain(d: dict[str, float], violated: dict, targets: Targets, cfg: AllocatorC
     return gain
 
 
-def _check_feasible(cost, groups, droppable, cfg, targets: Targets) -> None:
+def _check_feasible(cost, groups, droppable, cfg, targets: Targets, fixed=frozenset()) -> None:
     try:
-        smallest = cost.metrics(min_widths(groups, droppable, cfg))
+        smallest = cost.metrics(min_widths(groups, droppable, cfg, fixed))
     except UserError:  # the table does not reach the minimum widths; the search decides
         return
     if targets.violated(smallest):

@@ -105,8 +105,9 @@ def threshold_allocate(
 ) -> Allocation:
     """One global threshold on absolute scores (PAAM's binarization g(s, p)).
 
-    Keeps a filter iff its score >= theta, theta the p-quantile of all scores; finds the
-    smallest p whose binarized network meets the budget. A layer left with no filter keeps
+    Keeps the k highest-scoring filters of the whole network (a threshold theta on the
+    scores, with ties broken by a stable global ranking so that any share is reachable);
+    finds the largest k whose network meets the budget. A layer left with no filter keeps
     its best one, unless it is the inner layer of a residual block (then the block goes).
     """
     dense = {g.name: g.channels for g in groups}
@@ -115,36 +116,43 @@ def threshold_allocate(
     if "latency_ms" in targets.limits:
         targets.limits["latency_ms"] *= latency_scale
     flat = torch.cat([scores[g.name].detach().float().flatten().cpu() for g in groups])
+    owner = torch.cat([torch.full((g.channels,), i) for i, g in enumerate(groups)])
+    ranking = torch.argsort(flat, descending=True, stable=True)
 
-    def widths_at(p: float) -> tuple[dict[str, int], float]:
-        theta = float(torch.quantile(flat, p)) if p > 0 else float("-inf")
+    def widths_at(k: int) -> dict[str, int]:
+        counts = torch.bincount(owner[ranking[:k]], minlength=len(groups)).tolist()
         out = {}
-        for g in groups:
-            n = int((scores[g.name] >= theta).sum())
+        for g, n in zip(groups, counts, strict=True):
             if n == 0 and not (cfg.allow_block_drop and g.name in droppable):
                 n = 1
             out[g.name] = n
-        return out, theta
+        return out
 
-    lo, hi = 0.0, 1.0
-    if targets.violated(cost.metrics(widths_at(hi)[0])):
+    lo, hi = 0, int(flat.numel())  # widths_at(hi) is dense
+    if targets.violated(cost.metrics(widths_at(lo))):
         raise UserError(
             "budget infeasible: even binarizing away every filter but one per layer misses it"
         )
-    for _ in range(25):
-        mid = (lo + hi) / 2
-        if targets.violated(cost.metrics(widths_at(mid)[0])):
-            lo = mid
-        else:
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if targets.violated(cost.metrics(widths_at(mid))):
             hi = mid
-    widths, theta = widths_at(hi)
-    keep = {}
+        else:
+            lo = mid
+    widths = widths_at(lo)
+    theta = float(flat[ranking[lo - 1]]) if lo > 0 else float("inf")
+    kept = set(ranking[:lo].tolist())
+    keep, offset = {}, 0
     for g in groups:
-        order = torch.argsort(scores[g.name], descending=True, stable=True)
-        if widths[g.name] < g.channels:
-            keep[g.name] = sorted(order[: widths[g.name]].tolist())
+        mine = [i for i in range(g.channels) if offset + i in kept]
+        if len(mine) < widths[g.name]:  # a layer kept alive with its best filter
+            mine = [int(torch.argmax(scores[g.name]))]
+        if len(mine) < g.channels:
+            keep[g.name] = mine
+        offset += g.channels
+    p = 1.0 - lo / max(1, flat.numel())
     plan = Plan(
-        keep, meta={"allocator": "threshold", "p": hi, "theta": theta, "targets": targets.limits}
+        keep, meta={"allocator": "threshold", "p": p, "theta": theta, "targets": targets.limits}
     )
     dropped = [g for g, w in widths.items() if w == 0]
     return Allocation(widths, plan, cost.metrics(widths), dense_m, targets.limits, 0, dropped)

@@ -96,7 +96,9 @@ class CostModel:
         out = {"params": params, "flops": flops, "weight_bytes": 4.0 * params}
         out["activation_bytes"] = act
         out["latency_ms"] = (
-            lat + self.predictor.calibration.offset_ms if self.predictor is not None else float("nan")
+            lat + self.predictor.calibration.offset_ms
+            if self.predictor is not None
+            else float("nan")
         )
         return out
 

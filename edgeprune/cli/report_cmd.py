@@ -1,21 +1,24 @@
-"""`edgeprune report`: not implemented yet (lands with the comparison harness and reports)."""
+"""`edgeprune report`: Markdown + HTML report with plots from bench or prune run dirs."""
 
 from __future__ import annotations
 
 import argparse
 
-from edgeprune.errors import UserError
-
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "report", help="(not implemented yet) lands with the comparison harness and reports"
+        "report", help="Markdown/HTML report with plots from bench outputs or prune run dirs"
     )
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="bench --out dirs or prune run dirs")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError(
-        "'edgeprune report' is not implemented yet; it lands with the comparison harness and reports"
-    )
+    from edgeprune.report.compare import make_report
+
+    files = make_report(list(args.runs), args.out, plots=not args.no_plots)
+    for kind, path in files.items():
+        print(f"{kind}: {path}")
+    return 0

@@ -1,6 +1,6 @@
 """Pruning methods: each scores channels; the budget controller allocates and prunes."""
 
-from edgeprune.methods import l1  # noqa: F401 (registers l1, uniform)
+from edgeprune.methods import aap, l1, onestep, paam, tp_magnitude  # noqa: F401 (registers)
 from edgeprune.methods.base import (
     BudgetOracle,
     Checkpointer,

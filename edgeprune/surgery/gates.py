@@ -52,10 +52,13 @@ def _output_modules(model: nn.Module, example: torch.Tensor) -> dict[str, nn.Mod
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.BatchNorm2d):
             handles.append(m.register_forward_hook(bn_hook))
+    was_training = model.training
+    model.eval()  # tracing must not update BatchNorm running statistics
     try:
         with torch.no_grad():
             model(example)
     finally:
+        model.train(was_training)
         for h in handles:
             h.remove()
     return after

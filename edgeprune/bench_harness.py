@@ -1,0 +1,370 @@
+"""The comparison harness behind ``edgeprune bench``: every method under the same budgets,
+the same recovery, the same device and seed; one CSV row per (method, budget).
+
+Layout of ``OUT``::
+
+    bench.json            the BenchConfig and the environment (versions, device provenance)
+    results.csv           one row per run (rewritten atomically after each run)
+    runs/dense/           the dense model given the same recovery (report.json, row.json)
+    runs/<method>-<budget>/   a prune run dir (report.json, model, recovery/last.pt, row.json)
+
+A run whose ``row.json`` says ``ok`` is done: an interrupted bench resumes by skipping
+those; any other run directory is cleared and run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field, fields
+
+from edgeprune.errors import UserError
+from edgeprune.report.rows import (
+    build_row,
+    rows_to_csv,
+    status_row,
+    with_measurement,
+)
+
+BUDGET_KINDS = ("latency", "flops")
+PACKAGES = ("torch", "torchvision", "torch-pruning", "onnxruntime", "numpy", "edgeprune")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One comparison: model, methods x budgets, device, data, recovery epochs, seed."""
+
+    model: str
+    out: str
+    methods: tuple[str, ...]
+    budgets: tuple[str, ...]  # labels such as "0.5x" (latency) or "0.5x"/"20M" (flops)
+    budget_kind: str = "latency"
+    device: str | None = None
+    weights: str | None = None
+    data_root: str | None = None
+    recovery_epochs: int = 0
+    limit_batches: int | None = None
+    seed: int = 0
+    verify_min_time_s: float = 3.0
+    method_options: dict = field(default_factory=dict)  # method -> {option: value}
+
+    def __post_init__(self) -> None:
+        if self.budget_kind not in BUDGET_KINDS:
+            raise UserError(f"budget kind must be one of {BUDGET_KINDS}")
+        if self.budget_kind == "latency" and not self.device:
+            raise UserError("latency budgets need --device (or use --flops-budgets)")
+        if self.recovery_epochs > 0 and not self.data_root:
+            raise UserError("--recovery > 0 needs --data-root (recovery training needs data)")
+        object.__setattr__(self, "methods", tuple(self.methods))
+        object.__setattr__(self, "budgets", tuple(self.budgets))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["methods"], d["budgets"] = list(self.methods), list(self.budgets)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BenchConfig:
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise UserError(f"unknown bench option(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def standard_recovery():
+    """The one recovery every row gets: SGD Nesterov 0.9, wd 5e-4, one-cycle LR peak 0.02.
+
+    (Batch 128 and random crop + flip come from the pipeline's training loader.)
+    """
+    from edgeprune.train import TrainConfig
+
+    return TrainConfig(
+        optimizer="sgd",
+        lr=0.02,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="onecycle",
+    )
+
+
+def make_budget(cfg: BenchConfig, label: str):
+    """The Budget of one column: ``label`` read as a latency or a FLOPs budget."""
+    from edgeprune.budget import Budget, parse_latency
+    from edgeprune.budget.budget import parse_count
+
+    if cfg.budget_kind == "latency":
+        ms, ratio = parse_latency(label)
+        return Budget(latency_ms=ms, latency_ratio=ratio, device=cfg.device)
+    flops, ratio = parse_count(label, "FLOPs budget")
+    return Budget(flops=flops, flops_ratio=ratio, device=cfg.device)
+
+
+def run_dir_name(method: str, kind: str | None = None, label: str | None = None) -> str:
+    """``dense`` or ``<method>-<kind>-<label>`` (filesystem-safe)."""
+    if label is None:
+        return method
+    return f"{method}-{kind}-{label}".replace("/", "_").replace(" ", "")
+
+
+def environment(device: str | None) -> dict:
+    """Package versions, Python and the device profile's table provenance."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    vers = {}
+    for pkg in PACKAGES:
+        try:
+            vers[pkg] = version(pkg)
+        except PackageNotFoundError:
+            vers[pkg] = "absent"
+    vers["python"] = platform.python_version()
+    return {"versions": vers, "device": device_provenance(device)}
+
+
+def device_provenance(device: str | None) -> dict | None:
+    """Status line and table provenance of a device profile (None without a device)."""
+    if not device:
+        return None
+    from edgeprune.devices.profile import load_profile
+
+    prof = load_profile(device)
+    return {
+        "name": prof.name,
+        "status": prof.status_line(),
+        "estimated": prof.estimated,
+        "tables": [t.to_dict() for t in prof.tables],
+    }
+
+
+def _log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def _write_json(path: str, obj) -> None:
+    from edgeprune.surgery.plan import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1, default=str))
+
+
+def done_row(run_dir: str) -> dict | None:
+    """The saved row of a completed run, or None (missing, unreadable or not ok)."""
+    path = os.path.join(run_dir, "row.json")
+    try:
+        with open(path) as fh:
+            row = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return row if row.get("status") == "ok" else None
+
+
+def run_bench(cfg: BenchConfig) -> list[dict]:
+    """Run (or resume) every row; returns the rows also written to ``results.csv``."""
+    import edgeprune.methods  # noqa: F401 (registers the methods)
+
+    for label in cfg.budgets:
+        make_budget(cfg, label)  # bad labels fail before any work
+    env = environment(cfg.device)
+    os.makedirs(cfg.out, exist_ok=True)
+    _write_json(os.path.join(cfg.out, "bench.json"), {"config": cfg.to_dict(), **env})
+    rows: list[dict] = []
+    jobs = [("dense", None)] + [(m, b) for m in cfg.methods for b in cfg.budgets]
+    for method, label in jobs:
+        rows.append(run_one(cfg, method, label, env))
+        write_csv(cfg.out, rows)
+    return rows
+
+
+def write_csv(out: str, rows: list[dict]) -> str:
+    """Write ``out/results.csv`` atomically; returns its path."""
+    from edgeprune.surgery.plan import atomic_write_text
+
+    path = os.path.join(out, "results.csv")
+    atomic_write_text(path, rows_to_csv(rows))
+    return path
+
+
+def run_one(cfg: BenchConfig, method: str, label: str | None, env: dict) -> dict:
+    """One row: skipped when already done, 'not available' for unregistered methods."""
+    from edgeprune.methods import list_methods
+
+    name = run_dir_name(method, cfg.budget_kind, label)
+    d = os.path.join(cfg.out, "runs", name)
+    budget = "-" if label is None else f"{label} {cfg.budget_kind}"
+    row = done_row(d)
+    if row is not None:
+        _log(f"{name}: done before, skipped")
+        return row
+    if method != "dense" and method not in list_methods():
+        _log(f"{name}: method {method!r} is not available (not registered)")
+        row = status_row(cfg.model, method, budget, "not available", "method not registered")
+        return _finish_row(row, cfg, env, d, budget)
+    shutil.rmtree(d, ignore_errors=True)
+    _log(f"{name}: running")
+    try:
+        row = _run_dense(cfg, d) if label is None else _run_method(cfg, method, label, d)
+    except UserError as err:
+        row = status_row(cfg.model, method, budget, "error", str(err))
+    except Exception as err:  # one broken method must not end a long bench
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "error.txt"), "w") as fh:
+            fh.write(traceback.format_exc())
+        row = status_row(cfg.model, method, budget, "error", f"{type(err).__name__}: {err}")
+    row = _finish_row(row, cfg, env, d, budget)
+    _write_json(os.path.join(d, "row.json"), row)
+    _log(f"{name}: {row['status']} {row.get('message') or ''}".rstrip())
+    return row
+
+
+def _finish_row(row: dict, cfg: BenchConfig, env: dict, d: str, budget: str) -> dict:
+    dev = env.get("device") or {}
+    tables = dev.get("tables") or []
+    prov = "; ".join(
+        f"{t['provenance'].get('kind')} {t['provenance'].get('host') or t['provenance'].get('method')}"
+        f" {t['provenance'].get('date')}".strip()
+        for t in tables
+    )
+    row.update(
+        budget=budget,
+        run_dir=os.path.relpath(d, cfg.out),
+        seed=cfg.seed,
+        recovery_epochs=cfg.recovery_epochs,
+        device=cfg.device,
+        versions=";".join(f"{k}={v}" for k, v in env["versions"].items()),
+        device_provenance=prov or None,
+    )
+    return row
+
+
+def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
+    from edgeprune.prune import PruneConfig
+
+    return PruneConfig(
+        model=cfg.model,
+        out=d,
+        method=method,
+        budget=make_budget(cfg, label),
+        weights=cfg.weights,
+        device=cfg.device,
+        data_root=cfg.data_root,
+        epochs=cfg.recovery_epochs,
+        limit_batches=cfg.limit_batches,
+        verify_min_time_s=cfg.verify_min_time_s,
+        method_options=dict(cfg.method_options.get(method, {})),
+        seed=cfg.seed,
+        recovery=standard_recovery(),
+    )
+
+
+def _run_method(cfg: BenchConfig, method: str, label: str, d: str) -> dict:
+    """run_prune for one (method, budget); measures on the device if the pipeline did not."""
+    from edgeprune.prune import run_prune
+
+    t0 = time.time()
+    report = run_prune(_prune_config(cfg, method, label, d))
+    row = build_row(report)
+    if cfg.device and report.get("measured_latency_ms") is None:
+        from edgeprune.models import load_model
+
+        dense_ms, ms = _measure(cfg, load_model(d).model)
+        row = with_measurement(row, dense_ms, ms)
+    row["wall_s"] = time.time() - t0
+    return row
+
+
+def _measure(cfg: BenchConfig, model) -> tuple[float, float]:
+    """(dense ms, model ms) timed interleaved on the device."""
+    from edgeprune.budget.verify import make_measurer
+    from edgeprune.models import load_model
+
+    dense = load_model(cfg.model, cfg.weights)
+    m = make_measurer(cfg.device, dense.input_size, cfg.verify_min_time_s)(dense.model, model)
+    return m.dense_ms, m.pruned_ms
+
+
+def _run_dense(cfg: BenchConfig, d: str) -> dict:
+    """The dense model with the same recovery: a report.json shaped like a prune run's."""
+    t0 = time.time()
+    report = dense_report(cfg, d, standard_recovery())
+    report["wall_time_s"] = time.time() - t0
+    _write_json(os.path.join(d, "report.json"), report)
+    row = build_row(report)
+    return {**row, "wall_s": report["wall_time_s"]}
+
+
+def dense_report(cfg: BenchConfig, d: str, recovery) -> dict:
+    """Recover the dense model like every pruned one; evaluate, count, predict, measure."""
+    from edgeprune.cost import count
+    from edgeprune.models import load_model
+    from edgeprune.surgery import prunable_layers
+
+    lm = load_model(cfg.model, cfg.weights)
+    model, size = lm.model.eval(), lm.input_size
+    counts = count(model, size)
+    before, after = _recover_dense(cfg, model, d, recovery)
+    pred = _predicted_ms(cfg, model, size)
+    measured = _measure(cfg, model) if cfg.device else (None, None)
+    stats = {"params": counts.params, "flops": counts.flops, "weight_bytes": counts.weight_bytes}
+    groups = prunable_layers(model, size)
+    return {
+        "model": lm.name,
+        "method": "dense",
+        "device": cfg.device,
+        "device_table": _table_kind(cfg.device),
+        "budget": {},
+        "dense": {**stats, "latency_ms": measured[0], "top1": before},
+        "pruned": {**stats, "latency_ms": measured[1], "top1": after},
+        "predicted_latency_ms": pred,
+        "measured_latency_ms": measured[1],
+        "latency_ratio": None if measured[1] is None else measured[1] / measured[0],
+        "budget_met": None,
+        "layers": [
+            {"layer": g.name, "convs": list(g.convs), "before": g.channels, "after": g.channels}
+            for g in groups
+        ],
+        "recovery_epochs": cfg.recovery_epochs,
+        "seed": cfg.seed,
+    }
+
+
+def _recover_dense(cfg: BenchConfig, model, d: str, recovery) -> tuple:
+    """(top-1 before, top-1 after) the standard recovery (None without data)."""
+    if not cfg.data_root:
+        return None, None
+    from dataclasses import replace
+
+    from edgeprune.data import build_loader
+    from edgeprune.train import evaluate, train
+
+    test = build_loader(cfg.data_root, "test", 256)
+    before = float(evaluate(model, test, limit_batches=cfg.limit_batches).top1)
+    if cfg.recovery_epochs <= 0:
+        return before, before
+    loader = build_loader(cfg.data_root, "train", 128, seed=cfg.seed)
+    tcfg = replace(
+        recovery, epochs=cfg.recovery_epochs, limit_batches=cfg.limit_batches, seed=cfg.seed
+    )
+    train(model, loader, tcfg, ckpt_dir=os.path.join(d, "recovery"))
+    model.eval()
+    return before, float(evaluate(model, test, limit_batches=cfg.limit_batches).top1)
+
+
+def _predicted_ms(cfg: BenchConfig, model, size) -> float | None:
+    if not cfg.device:
+        return None
+    from edgeprune.cost.latency import LatencyPredictor
+    from edgeprune.devices.profile import load_profile
+
+    return LatencyPredictor.from_model(model, size, load_profile(cfg.device)).total_ms()
+
+
+def _table_kind(device: str | None) -> str | None:
+    if not device:
+        return None
+    from edgeprune.devices.profile import load_profile
+
+    return "estimated" if load_profile(device).estimated else "measured"

@@ -1,0 +1,88 @@
+"""AAPConfig: every hyperparameter of AAP, with the paper's defaults (ResNet-56, CIFAR-10)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from edgeprune.errors import UserError
+
+ATTENTIONS = ("mean", "max", "sum")
+GOALS = ("auto", "params", "flops", "latency")
+
+
+@dataclass(frozen=True)
+class AAPConfig:
+    """AAP's options; each is reachable from the CLI as ``--opt key=value``.
+
+    Attention: ``attention`` (mean | max | sum of |a|^p), ``p``, ``attn_batches`` batches of a
+    fixed calibration draw (``attn_seed``). Policy (Algorithms 2-4): ``t0``, ``lam0``,
+    ``max_rollbacks`` (the paper's "several" roll-backs before a round is marked unacceptable),
+    ``converge_tol``/``converge_rounds`` (size change < 0.1% for "several" rounds),
+    ``max_rounds`` (a safety cap; the paper has none). ``goal``: what the layer-aware
+    thresholds weigh (params | flops | latency, or several joined by ``+``; ``auto`` follows
+    the budget). Retraining (Table 1, ResNet-56): ``epochs`` E, ``rewind_epoch`` k,
+    ``lr``, ``milestones`` (epochs), ``gamma``, ``weight_decay``; ``round_epochs`` compresses
+    the E-k epoch retraining of a round (None: E-k, the paper); ``rewind_weights`` resets the
+    kept filters to epoch-k weights (optional in the paper, unused by the public code);
+    ``train_dense`` trains the dense model for E epochs first (saving epoch k), otherwise the
+    loaded weights stand for both W_k and W_E.
+    """
+
+    attention: str = "mean"
+    p: float = 1.0
+    attn_batches: int = 1
+    attn_seed: int = 0
+    t0: float = 0.0
+    lam0: float = 0.01
+    max_rollbacks: int = 3
+    converge_tol: float = 0.001
+    converge_rounds: int = 3
+    converge_after_rollback: bool = True
+    max_rounds: int = 100
+    goal: str = "auto"
+    max_acc_drop: float | None = None  # percentage points; the budget's when the pipeline passes it
+    epochs: int = 182
+    rewind_epoch: int = 136
+    round_epochs: int | None = None
+    lr: float = 0.1
+    milestones: tuple[int, ...] = (91, 136)
+    gamma: float = 0.1
+    weight_decay: float = 2e-4
+    rewind_weights: bool = False
+    train_dense: bool = False
+    skip_unchanged: bool = False
+    allow_block_drop: bool = True
+    eval_batches: int | None = None
+    measure_rounds: bool = True
+    device: str | None = None  # device profile for per-layer latency shares (latency goal)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTIONS:
+            raise UserError(f"AAP attention must be one of {', '.join(ATTENTIONS)}")
+        bad = [
+            g for g in self.goal.split("+") if g not in GOALS or (g == "auto" and "+" in self.goal)
+        ]
+        if bad:
+            raise UserError(f"AAP goal {self.goal!r} is not params, flops, latency or auto")
+        if self.p < 1 or self.lam0 <= 0 or self.attn_batches < 1 or self.max_rounds < 1:
+            raise UserError("AAP needs p >= 1, lam0 > 0, attn_batches >= 1 and max_rounds >= 1")
+        if not 0 <= self.rewind_epoch < self.epochs:
+            raise UserError("AAP rewind_epoch must be in [0, epochs)")
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AAPConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(
+                f"method 'aap' has no option {unknown[0]!r} (options: {', '.join(sorted(known))})"
+            )
+        return cls(**d)

@@ -1,0 +1,208 @@
+"""One-step pruning-recovery (Wang, Zhou, Bai, Zhou): ``--method onestep``.
+
+1. Learn a channel-importance vector beta per prunable layer (Z = |beta| X) on
+   CE + lam * ||beta||_1 with every weight frozen (``importance``).
+2. Rank layers by the mean |beta| (or the sum, Eq. 4: ``layer_score=sum``); the N best and
+   the layer of the last conv are crucial and keep all their filters (``crucial``).
+3. Prune the other layers in one step by global |beta| ranking: under the budget controller
+   (crucial layers get +inf scores, which the allocator never cuts) or, with ``rate=...``,
+   exactly that share of their channels.
+4. Recover in one step: the pruned student mimics the dense teacher's post-ReLU outputs at
+   the crucial layers (KL by default), classifier copied and frozen (``recovery``). The
+   pipeline then fine-tunes with CE for ``--epochs``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+
+from edgeprune.errors import UserError
+from edgeprune.methods.base import IterativeResult, Method, MethodContext, register_method
+from edgeprune.methods.onestep.config import OneStepConfig
+from edgeprune.methods.onestep.crucial import (
+    allocation_scores,
+    feasible_crucial,
+    last_conv_group,
+    rate_plan,
+    select_crucial,
+)
+from edgeprune.methods.onestep.importance import beta_l1, layer_scores, learn_beta
+from edgeprune.methods.onestep.mimic import MIMIC_LOSSES
+from edgeprune.methods.onestep.recovery import (
+    MimicNet,
+    crucial_nodes,
+    mean_mimic_loss,
+    reconstruct_,
+)
+from edgeprune.surgery.graph import PrunableGroup
+
+__all__ = ["OneStepConfig", "OneStepMethod"]
+
+MIMIC_BATCHES = 4  # fixed training batches on which the mimic loss is reported
+
+
+@register_method("onestep")
+class OneStepMethod(Method):
+    """One-step pruning-recovery; options: see :class:`OneStepConfig` (``--opt key=value``)."""
+
+    def __init__(self, **options) -> None:
+        self.cfg = OneStepConfig.from_dict(options)
+        self.knob = "iterative" if self.cfg.rate is not None else "allocation"
+        self._groups: list[PrunableGroup] = []
+        self._crucial: list[str] = []
+        self._diag: dict = {"options": self.cfg.to_dict()}
+
+    def scores(self, model, groups, ctx: MethodContext) -> dict[str, torch.Tensor]:
+        """|beta| per channel; crucial layers +inf so the controller keeps them whole."""
+        beta = self._select(model, groups, ctx)
+        return allocation_scores(beta, self._crucial)
+
+    def run(self, model, groups, ctx: MethodContext) -> IterativeResult:
+        """The paper's mode (``rate``): prune exactly that share, then reconstruct."""
+        from edgeprune.surgery import apply_plan_
+
+        beta = self._select(model, groups, ctx)
+        droppable = droppable_groups(model)
+        plan = rate_plan(groups, beta, self._crucial, float(self.cfg.rate), droppable)
+        ctx.log(f"onestep: rate {self.cfg.rate} removes {plan.meta['removed']} channels")
+        pruned = apply_plan_(copy.deepcopy(model), plan, ctx.example_input)
+        self.recover(pruned, model, ctx)
+        return IterativeResult(pruned, plan, self.diagnostics())
+
+    def recover(self, pruned: nn.Module, dense: nn.Module, ctx: MethodContext) -> dict:
+        """Reconstruct the crucial layers' outputs; returns accuracies and mimic losses."""
+        if ctx.train_loader is None:
+            raise UserError("method 'onestep' needs --data-root (it trains on the data)")
+        nodes = crucial_nodes(dense, self._groups, self._crucial, ctx.example_input)
+        net = MimicNet(pruned, dense, nodes, MIMIC_LOSSES[self.cfg.mimic])
+        batches = _fixed_batches(ctx.train_loader, MIMIC_BATCHES, ctx.limit_batches)
+        info: dict = {"mimic": self.cfg.mimic, "crucial_layers": list(self._crucial)}
+        info["nodes"] = {g: n.module for g, n in nodes.items()}
+        try:
+            info["top1_pruned"] = _eval_top1(pruned, ctx)
+            info["mimic_loss_before"] = mean_mimic_loss(net, batches)
+            if self.cfg.recover_epochs > 0:
+                hist = reconstruct_(net, ctx.train_loader, self.cfg, ctx.limit_batches)
+                info["recover_history"] = hist
+            info["mimic_loss_after"] = mean_mimic_loss(net, batches)
+        finally:
+            net.remove()
+        pruned.eval()
+        info["top1_before_finetune"] = _eval_top1(pruned, ctx)
+        info["eval_split"] = _eval_split(ctx)
+        info["widths"] = group_widths(pruned, self._groups)
+        ctx.log(
+            f"onestep recovery ({self.cfg.mimic}): mimic loss {info['mimic_loss_before']:.4g}"
+            f" -> {info['mimic_loss_after']:.4g}; top-1 before fine-tune "
+            f"{info['top1_before_finetune']}"
+        )
+        self._diag["recovery"] = info
+        self._diag["widths"] = info["widths"]
+        return info
+
+    def diagnostics(self) -> dict:
+        """Crucial layers (Table 1), per-layer widths, accuracy before fine-tune (Table 4)."""
+        return dict(self._diag)
+
+    def _select(self, model, groups, ctx: MethodContext) -> dict[str, torch.Tensor]:
+        """Learn (or resume) beta, then choose the crucial layers."""
+        if ctx.train_loader is None:
+            raise UserError("method 'onestep' needs --data-root (beta is learned from data)")
+        beta = _resumed_beta(ctx, groups)
+        if beta is None:
+            ctx.log(f"onestep: learning beta ({self.cfg.beta_epochs} pass(es), W frozen)")
+            beta = learn_beta(
+                model, groups, ctx.train_loader, ctx.example_input, self.cfg, ctx.limit_batches
+            )
+            if ctx.checkpoint is not None:
+                ctx.checkpoint.save({"beta": beta})
+        scores = layer_scores(beta, self.cfg.layer_score)
+        last = last_conv_group(model, groups, ctx.example_input)
+        self._groups = list(groups)
+        oracle = ctx.oracle if self.cfg.rate is None else None
+        args = (model, groups, beta, scores, self.cfg.n_crucial, last, oracle)
+        self._crucial = feasible_crucial(*args, ctx.example_input, droppable_groups(model))
+        if len(select_crucial(scores, self.cfg.n_crucial, last)) != len(self._crucial):
+            ctx.log("onestep: budget unreachable with all crucial layers whole; released some")
+        ctx.log(f"onestep: crucial layers {', '.join(self._crucial)}")
+        self._diag.update(
+            layer_score=self.cfg.layer_score,
+            layer_scores=scores,
+            crucial_layers=list(self._crucial),
+            n_crucial_used=len(self._crucial),
+            last_conv_group=last,
+            beta_l1_init=float(sum(g.channels for g in groups)),
+            beta_l1=beta_l1(beta),
+            beta={g: [round(float(v), 6) for v in b] for g, b in beta.items()},
+        )
+        return beta
+
+
+def droppable_groups(model: nn.Module) -> set[str]:
+    """Groups that are a residual block's first inner conv (planned to [] the block goes)."""
+    from edgeprune.surgery.blocks import find_blocks
+
+    return {
+        f"{b}.{s.inner_convs[0]}" if b else s.inner_convs[0] for b, s in find_blocks(model).items()
+    }
+
+
+def group_widths(model: nn.Module, groups: list[PrunableGroup]) -> dict[str, int]:
+    """Output channels per group in a (pruned) model; 0 where its block was removed
+    (a residual stream whose conv went with its block is read from the bypass)."""
+    from edgeprune.surgery.blocks import BlockBypass
+
+    modules = dict(model.named_modules())
+    out = {}
+    for g in groups:
+        convs = [modules[c] for c in g.convs if c in modules]
+        block = modules.get(g.convs[-1].rpartition(".")[0])
+        if convs:
+            out[g.name] = convs[0].out_channels
+        elif g.residual and isinstance(block, BlockBypass):
+            out[g.name] = int(block.bias.shape[1])
+        else:
+            out[g.name] = 0
+    return out
+
+
+def _resumed_beta(ctx: MethodContext, groups) -> dict[str, torch.Tensor] | None:
+    if not (ctx.resume and ctx.checkpoint is not None):
+        return None
+    state = ctx.checkpoint.load() or {}
+    beta = state.get("beta")
+    if not beta or set(beta) != {g.name for g in groups}:
+        return None
+    ctx.log("onestep: resumed beta from the run directory")
+    return beta
+
+
+def _fixed_batches(loader, n: int, limit: int | None) -> list[torch.Tensor]:
+    out = []
+    for x, _y in loader:
+        if len(out) >= min(n, limit or n):
+            break
+        out.append(x)
+    return out
+
+
+def _eval_loader(ctx: MethodContext):
+    return getattr(ctx, "test_loader", None) or ctx.val_loader
+
+
+def _eval_split(ctx: MethodContext) -> str | None:
+    if getattr(ctx, "test_loader", None) is not None:
+        return "test"
+    return "val" if ctx.val_loader is not None else None
+
+
+def _eval_top1(model: nn.Module, ctx: MethodContext) -> float | None:
+    loader = _eval_loader(ctx)
+    if loader is None:
+        return None
+    from edgeprune.train import evaluate
+
+    return float(evaluate(model, loader, limit_batches=ctx.limit_batches, progress=False).top1)

@@ -1,0 +1,69 @@
+"""``OneStepConfig``: every hyperparameter of the one-step method, with the paper's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from edgeprune.errors import UserError
+
+LAYER_SCORES = ("mean", "sum")
+MIMICS = ("kl", "js", "mse", "lasso")
+
+
+@dataclass(frozen=True)
+class OneStepConfig:
+    """Options of ``--method onestep`` (each settable with ``--opt key=value``).
+
+    Importance (Eq. 3): ``lam`` (lambda, 1.0 as in the paper's CIFAR experiment; 0.1 on
+    ImageNet), ``beta_lr`` (Adam, 1e-5 CIFAR / 1e-4 ImageNet), ``beta_epochs`` (passes over the
+    training data; 1 by default, the paper used 15 on CIFAR and 10 on ImageNet).
+    Crucial layers: ``layer_score`` = ``mean`` of |beta| over a layer (the paper's text,
+    the default) or ``sum`` (the paper's Eq. 4; favours wide layers); ``n_crucial`` (N >= 2,
+    4 as in the paper's Table 1; the layer holding the last conv is appended if not among
+    them). ``rate``: a fixed global pruning rate (fraction of the non-crucial layers'
+    channels removed, exactly) instead of the budget controller.
+    Recovery (Eq. 8): ``mimic`` = kl (default) | js | mse | lasso; ``recover_epochs`` (15),
+    ``recover_lr`` (Adam, 1e-3), divided by 10 every ``recover_lr_step`` (5) epochs.
+    """
+
+    lam: float = 1.0
+    beta_lr: float = 1e-5
+    beta_epochs: int = 1
+    layer_score: str = "mean"
+    n_crucial: int = 4
+    rate: float | None = None
+    mimic: str = "kl"
+    recover_epochs: int = 15
+    recover_lr: float = 1e-3
+    recover_lr_step: int = 5
+
+    def __post_init__(self) -> None:
+        if self.layer_score not in LAYER_SCORES:
+            raise UserError(f"onestep: layer_score must be one of {', '.join(LAYER_SCORES)}")
+        if self.mimic not in MIMICS:
+            raise UserError(f"onestep: mimic must be one of {', '.join(MIMICS)}")
+        if int(self.n_crucial) < 2:
+            raise UserError("onestep: n_crucial must be >= 2 (the paper's condition N >= 2)")
+        if self.rate is not None and not 0.0 <= float(self.rate) < 1.0:
+            raise UserError("onestep: rate must be in [0, 1)")
+        if self.beta_epochs < 1 or self.recover_epochs < 0 or self.recover_lr_step < 1:
+            raise UserError("onestep: beta_epochs and recover_lr_step must be >= 1, epochs >= 0")
+        if self.lam < 0 or self.beta_lr <= 0 or self.recover_lr <= 0:
+            raise UserError("onestep: lam must be >= 0 and learning rates positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> OneStepConfig:
+        """Build from options; an unknown key is one clear UserError."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise UserError(
+                f"method 'onestep' has no option {unknown[0]!r} (options: {', '.join(known)})"
+            )
+        try:
+            return cls(**d)
+        except TypeError as exc:  # e.g. a string where a number was expected
+            raise UserError(f"onestep: bad option value ({exc})") from exc

@@ -1,0 +1,125 @@
+"""Peer baseline: Torch-Pruning's MagnitudePruner (GroupMagnitudeImportance) at one channel
+ratio, the ratio matched to the budget by bisection (on the device's measured latency when
+the pipeline gives a measurer, else on the predicted/counted metrics).
+
+Torch-Pruning chooses the channels; edgeprune's surgery applies the choice, so the slim
+model is built, exported and measured exactly like every other method's.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch.nn as nn
+
+from edgeprune.errors import UserError
+from edgeprune.methods.base import IterativeResult, Method, MethodContext, register_method
+from edgeprune.surgery import Plan, apply_plan_
+
+MAX_RATIO = 0.95
+
+
+@register_method("tp-magnitude")
+class TPMagnitudeMethod(Method):
+    """Torch-Pruning's magnitude pruner as a user would run it, ratio matched to the budget."""
+
+    knob = "iterative"
+
+    def __init__(
+        self,
+        p: int = 2,
+        global_pruning: bool = False,
+        search_steps: int = 10,
+        max_measurements: int = 7,
+        tolerance: float = 0.03,
+    ) -> None:
+        self.p, self.global_pruning = int(p), bool(global_pruning)
+        self.search_steps, self.max_measurements = int(search_steps), int(max_measurements)
+        self.tolerance = float(tolerance)
+        self._trace: list[dict] = []
+        self._hi = MAX_RATIO
+
+    def _plan(self, model: nn.Module, ctx: MethodContext, ratio: float) -> Plan:
+        from edgeprune.surgery.tp_importance import tp_magnitude_plan
+
+        return tp_magnitude_plan(model, ctx.example_input, ratio, self.p, self.global_pruning)
+
+    def _slim(self, model: nn.Module, plan: Plan, ctx: MethodContext) -> nn.Module:
+        return apply_plan_(copy.deepcopy(model), plan, ctx.example_input)
+
+    def run(self, model, groups, ctx: MethodContext) -> IterativeResult:
+        oracle = ctx.oracle
+        if oracle is None:
+            raise UserError("tp-magnitude needs a budget")
+        # above this, TP would leave a layer with no channel and skips it (not monotone)
+        self._hi = min(MAX_RATIO, 1.0 - 1.0 / min(g.channels for g in groups))
+
+        def fits_predicted(r: float) -> bool:
+            m = oracle.metrics(self._slim(model, self._plan(model, ctx, r), ctx))
+            ok = not any(m.get(k, 0.0) > v for k, v in oracle.targets.items())
+            self._trace.append({"ratio": r, "fits_predicted": ok, **m})
+            return ok
+
+        if not fits_predicted(self._hi):
+            raise UserError(
+                f"budget infeasible for tp-magnitude: even pruning {self._hi:.0%} of the "
+                "channels misses it"
+            )
+        ratio = _bisect(fits_predicted, self.search_steps, 0.0, self._hi)
+        ctx.log(f"tp-magnitude: predicted/counted budget met at pruning ratio {ratio:.3f}")
+        if oracle.measure is not None and "latency_ms" in oracle.targets:
+            ratio = self._match_measured(model, ctx, ratio)
+        plan = self._plan(model, ctx, ratio)
+        plan.meta["pruning_ratio"] = ratio
+        return IterativeResult(self._slim(model, plan, ctx), plan, self.diagnostics())
+
+    def _match_measured(self, model: nn.Module, ctx: MethodContext, r0: float) -> float:
+        """Bisection on the measured latency ratio, bracketed around the predicted ratio."""
+        oracle = ctx.oracle
+        target = oracle.targets["latency_ms"] / oracle.dense_metrics["latency_ms"]
+        measured: dict[float, float] = {}
+
+        def fits(r: float) -> bool:
+            dense_ms, ms = oracle.measure(self._slim(model, self._plan(model, ctx, r), ctx))
+            measured[r] = ms / dense_ms
+            self._trace.append({"ratio": r, "measured_ratio": measured[r], "target": target})
+            ctx.log(f"tp-magnitude: ratio {r:.3f} -> measured {measured[r]:.3f} (<= {target:.3f})")
+            return measured[r] <= target * (1 + self.tolerance)
+
+        lo, hi = _bracket(fits, r0, self.max_measurements, self._hi)
+        n_left = self.max_measurements - len(measured)
+        return _bisect(fits, n_left, lo, hi) if n_left > 0 and lo < hi else hi
+
+    def diagnostics(self) -> dict:
+        return {"search": list(self._trace), "p": self.p, "global_pruning": self.global_pruning}
+
+
+def _bisect(fits: Callable[[float], bool], steps: int, lo: float, hi: float) -> float:
+    """Smallest pruning ratio in [lo, hi] that fits (``hi`` assumed to fit)."""
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _bracket(
+    fits: Callable[[float], bool], r0: float, budget: int, top: float
+) -> tuple[float, float]:
+    """(lo, hi): lo does not fit (or is 0), hi fits; stepping out from ``r0`` by 0.05,
+    doubling the step each time (the prediction may be far off)."""
+    step, used = 0.05, 1
+    if fits(r0):
+        hi, lo = r0, max(0.0, r0 - step)
+        while lo > 0.0 and used < budget and fits(lo):
+            step *= 2
+            hi, lo, used = lo, max(0.0, lo - step), used + 1
+        return lo, hi
+    lo, hi = r0, min(top, r0 + step)
+    while hi < top and used < budget and not fits(hi):
+        step *= 2
+        lo, hi, used = hi, min(top, hi + step), used + 1
+    return lo, hi

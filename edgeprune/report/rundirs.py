@@ -1,0 +1,73 @@
+"""Find and read run directories: bench output dirs and single prune run dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from edgeprune.errors import UserError
+from edgeprune.report.rows import build_row
+
+
+@dataclass
+class Run:
+    """One run: its CSV row, its report.json (if any) and its directory."""
+
+    row: dict
+    report: dict = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def label(self) -> str:
+        b = self.row.get("budget") or "-"
+        return str(self.row.get("method")) if b == "-" else f"{self.row.get('method')} @ {b}"
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _single(path: str) -> Run | None:
+    """A run dir holding report.json (and maybe the bench's row.json)."""
+    report = _read_json(os.path.join(path, "report.json"))
+    row = _read_json(os.path.join(path, "row.json"))
+    if report is None and row is None:
+        return None
+    return Run(row or build_row(report, {"run_dir": path}), report or {}, path)
+
+
+def load_runs(paths: list[str]) -> list[Run]:
+    """Every run under ``paths`` (a bench OUT dir expands to its runs/*)."""
+    runs: list[Run] = []
+    for p in paths:
+        if not os.path.isdir(p):
+            raise UserError(f"{p} is not a directory")
+        sub = os.path.join(p, "runs")
+        if os.path.isdir(sub):
+            found = [_single(os.path.join(sub, n)) for n in sorted(os.listdir(sub))]
+        else:
+            found = [_single(p)]
+        found = [r for r in found if r is not None]
+        if not found:
+            raise UserError(f"{p} holds no report.json (neither a prune run nor a bench output)")
+        runs += found
+    return runs
+
+
+def training_history(run_dir: str) -> list[dict]:
+    """Per-epoch records saved by the train loop in ``run_dir/recovery/last.pt`` (or [])."""
+    path = os.path.join(run_dir, "recovery", "last.pt")
+    if not os.path.isfile(path):
+        return []
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # an unreadable checkpoint only loses its curve
+        return []
+    return list(ckpt.get("history", []))

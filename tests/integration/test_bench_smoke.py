@@ -1,0 +1,42 @@
+"""`edgeprune bench` + `edgeprune report` end to end: real models, ORT on this host, real data."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from edgeprune.cli.main import main
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+DATA = SHARED / "data" / "cifar10-jpeg"
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/cifar10-jpeg")
+def test_bench_then_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "bench"
+    args = [
+        "bench", "--model", "resnet8", "--device", "xeon",
+        "--methods", "l1,uniform,tp-magnitude,not-a-method", "--flops-budgets", "0.5x",
+        "--recovery", "0", "--data-root", str(DATA), "--limit-batches", "1",
+        "--verify-min-time", "0.2", "--out", str(out),
+    ]  # fmt: skip
+    assert main(args) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    by = {r["method"]: r for r in rows}
+    assert set(by) == {"dense", "l1", "uniform", "tp-magnitude", "not-a-method"}
+    assert by["not-a-method"]["status"] == "not available"
+    for m in ("l1", "uniform", "tp-magnitude"):
+        assert by[m]["status"] == "ok", by[m]["message"]
+        assert float(by[m]["flops_ratio"]) <= 0.5 + 1e-6
+        assert float(by[m]["measured_latency_ms"]) > 0 and by[m]["top1"] != ""
+        assert "torch=" in by[m]["versions"] and "measured" in by[m]["device_provenance"]
+    # resume: nothing is re-run, the rows are the same
+    mtime = (out / "runs" / "l1-flops-0.5x" / "row.json").stat().st_mtime
+    assert main(args) == 0
+    assert (out / "runs" / "l1-flops-0.5x" / "row.json").stat().st_mtime == mtime
+    rep = tmp_path / "rep"
+    assert main(["report", str(out), "--out", str(rep)]) == 0
+    pngs = {p.name for p in rep.glob("*.png")}
+    assert {"accuracy_vs_latency.png", "channels.png", "latency_breakdown.png"} <= pngs
+    assert "base64," in (rep / "report.html").read_text()

@@ -1,0 +1,120 @@
+"""CSV rows of the comparison harness, Pareto fronts, resume (hand-made run dirs)."""
+
+import json
+import math
+
+import pytest
+
+from edgeprune.bench_harness import BenchConfig, make_budget, run_dir_name, run_one
+from edgeprune.errors import UserError
+from edgeprune.report.pareto import pareto_front
+from edgeprune.report.rows import (
+    ROW_COLUMNS,
+    budget_label,
+    build_row,
+    rows_to_csv,
+    speedup_vs_flops,
+    with_measurement,
+)
+
+REPORT = {
+    "model": "resnet8",
+    "method": "l1",
+    "device": "xeon",
+    "device_table": "measured",
+    "budget": {"latency_ratio": 0.5, "device": "xeon"},
+    "dense": {"latency_ms": 2.0, "params": 1000, "flops": 4000, "top1": 0.9},
+    "pruned": {"params": 500, "flops": 1000, "top1": 0.85},
+    "predicted_latency_ms": 1.1,
+    "measured_latency_ms": 1.0,
+    "latency_ratio": 0.5,
+    "budget_met": True,
+    "recovery_epochs": 1,
+    "wall_time_s": 12.0,
+    "timings": {"method_s": 3.0, "verify_s": 2.0, "recovery_s": 5.0},
+    "seed": 0,
+    "versions": {"torch": "2.x"},
+}
+
+
+def test_build_row_columns_and_arithmetic():
+    row = build_row(REPORT)
+    assert tuple(row) == ROW_COLUMNS
+    assert row["budget"] == "0.5x latency" and row["status"] == "ok"
+    assert row["speedup"] == pytest.approx(2.0)
+    assert row["flops_reduction"] == pytest.approx(4.0)
+    # 2x faster for 4x fewer FLOPs: half the FLOPs cut turned into time
+    assert row["speedup_vs_flops"] == pytest.approx(0.5)
+    assert row["params_ratio"] == pytest.approx(0.5) and row["top1"] == 0.85
+    assert row["method_s"] == 3.0 and row["versions"] == "torch=2.x"
+
+
+def test_row_without_measurement_has_no_speedup_until_measured():
+    rep = {**REPORT, "measured_latency_ms": None, "latency_ratio": None}
+    row = build_row(rep)
+    assert row["speedup"] is None and row["speedup_vs_flops"] is None
+    row = with_measurement(row, 2.0, 0.5)
+    assert row["latency_ratio"] == pytest.approx(0.25)
+    assert row["speedup_vs_flops"] == pytest.approx(1.0)
+
+
+def test_speedup_vs_flops_missing_values():
+    assert speedup_vs_flops(None, 1.0, 4, 1) is None
+    assert speedup_vs_flops(2.0, 1.0, 4, 0) is None
+    assert speedup_vs_flops(2.0, 1.0, 4, float("nan")) is None
+
+
+def test_budget_label_and_csv():
+    assert budget_label({"flops_ratio": 0.3}) == "0.3x flops"
+    assert budget_label({}) == "-"
+    text = rows_to_csv([build_row(REPORT)])
+    header, line = text.strip().splitlines()
+    assert header.split(",") == list(ROW_COLUMNS)
+    assert ",0.5," in line
+
+
+def test_pareto_front():
+    pts = [(1.0, 0.80), (2.0, 0.90), (1.5, 0.70), (3.0, 0.89), (0.5, None), (2.5, math.nan)]
+    assert pareto_front(pts) == [0, 1]
+    assert pareto_front([(1.0, 0.5), (1.0, 0.6)]) == [1]
+    assert pareto_front([]) == []
+
+
+def _cfg(tmp_path, **kw):
+    return BenchConfig(
+        model="resnet8",
+        out=str(tmp_path),
+        methods=("l1",),
+        budgets=("0.5x",),
+        budget_kind="flops",
+        **kw,
+    )
+
+
+ENV = {"versions": {"torch": "x"}, "device": None}
+
+
+def test_resume_skips_done_rows(tmp_path):
+    cfg = _cfg(tmp_path)
+    d = tmp_path / "runs" / run_dir_name("l1", "flops", "0.5x")
+    d.mkdir(parents=True)
+    done = {**build_row(REPORT), "status": "ok", "message": "from before"}
+    (d / "row.json").write_text(json.dumps(done))
+    row = run_one(cfg, "l1", "0.5x", ENV)  # would take seconds if it really ran
+    assert row["message"] == "from before"
+
+
+def test_unregistered_method_is_not_available(tmp_path):
+    row = run_one(_cfg(tmp_path), "no-such-method", "0.5x", ENV)
+    assert row["status"] == "not available" and row["budget"] == "0.5x flops"
+    assert not (tmp_path / "runs" / "no-such-method-flops-0.5x" / "row.json").exists()
+
+
+def test_config_errors_are_one_sentence(tmp_path):
+    with pytest.raises(UserError, match="--device"):
+        BenchConfig(model="resnet8", out=str(tmp_path), methods=("l1",), budgets=("0.5x",))
+    with pytest.raises(UserError, match="data-root"):
+        _cfg(tmp_path, recovery_epochs=1)
+    with pytest.raises(UserError):
+        make_budget(_cfg(tmp_path), "half")
+    assert BenchConfig.from_dict(_cfg(tmp_path).to_dict()) == _cfg(tmp_path)
