@@ -406,6 +406,12 @@ def _budget_met(budget: Budget, result, pruned_counts, dense_counts, dense_top1,
         ok &= pruned_counts.peak_activation_bytes <= t["activation_bytes"]
     if budget.has_latency and result.budget_met_latency is not None:
         ok &= bool(result.budget_met_latency)
+    elif budget.has_latency:  # not measured (--no-verify): judge by the prediction
+        alloc = result.allocation
+        limit = budget.latency_ms
+        if budget.latency_ratio is not None:
+            limit = budget.latency_ratio * alloc.dense_metrics["latency_ms"]
+        ok &= alloc.metrics["latency_ms"] <= limit * 1.0001
     if budget.max_acc_drop is not None and dense_top1 is not None and pruned_top1 is not None:
         ok &= (dense_top1 - pruned_top1) * 100 <= budget.max_acc_drop
     return bool(ok)
@@ -464,6 +470,9 @@ def _report(
         "measured_latency_ms": m.pruned_ms if m else None,
         "latency_ratio": m.ratio if m else None,
         "budget_met": _budget_met(budget, result, pc, dc, dense_top1, pruned_top1),
+        "latency_checked_by": (
+            None if not budget.has_latency else ("measured" if m else "predicted")
+        ),
         "verification": result.attempts,
         "dropped_blocks": alloc.dropped_blocks,
         "layers": layers,

@@ -30,6 +30,7 @@ class AllocatorConfig:
     allow_block_drop: bool = True
     objective: str = "latency"  # what a move's gain is measured in: latency | flops | budget
     steps: tuple[int, ...] = (8, 16)  # alignment steps tried besides one channel
+    block_drop_penalty: float = 3.0  # importance lost by removing a block, x its inner channels
     max_iters: int = 100000
 
     def to_dict(self) -> dict:
@@ -147,7 +148,9 @@ def allocate(
     for g in groups:
         s = scores[g.name].detach().float().cpu()
         order[g.name] = torch.argsort(s, descending=True, stable=True)
-        norm[g.name] = s[order[g.name]] / (s.mean() + 1e-12)
+        # importance relative to the layer's mean, times the number of coupled convs: a
+        # residual-stream channel is a channel of every layer on that stream
+        norm[g.name] = s[order[g.name]] / (s.mean() + 1e-12) * len(g.convs)
     floors = min_widths(groups, set(), cfg, fixed)
     widths = dict(dense)
     metrics = dict(dense_m)
@@ -210,7 +213,10 @@ def _best_move(cost, widths, name, group, floor, droppable, norm, violated, targ
         gain = _gain(d, violated, targets, cfg)
         if gain <= 0:
             continue
-        lost = _importance_lost(norm, w, new_w) if new_w else float(norm[:w].sum()) + 1e-9
+        if new_w:
+            lost = _importance_lost(norm, w, new_w)
+        else:  # removing a block loses both of its convs, not only the inner channels
+            lost = cfg.block_drop_penalty * float(norm[:w].sum()) + 1e-9
         ratio = gain / lost
         if best is None or ratio > best[0]:
             best = (ratio, new_w)
