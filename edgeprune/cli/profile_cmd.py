@@ -12,6 +12,8 @@ import json
 import shlex
 import sys
 
+from edgeprune.cli.ssh_args import add_ssh_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -30,19 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="first seed of the random variants")
     p.add_argument("--json", help="write the --validate figures to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    ssh = p.add_argument_group("SSH (remote devices; same options as 'edgeprune deploy')")
-    ssh.add_argument("--host", help="USER@HOST[:PORT] or a Host alias from ~/.ssh/config")
-    ssh.add_argument("--key", help="path of the SSH private key (never stored)")
-    ssh.add_argument("--known-hosts", default="~/.ssh/known_hosts", help="known_hosts file")
-    ssh.add_argument(
-        "--trust-host-key",
-        action="store_true",
-        help="accept an unknown or changed host key (only if you verified it)",
-    )
-    ssh.add_argument("--ssh-config", default="~/.ssh/config", help="ssh config file for aliases")
-    ssh.add_argument("--connect-timeout", type=float, default=15.0, help="seconds")
-    ssh.add_argument("--retries", type=int, default=3, help="connection attempts")
-    ssh.add_argument("--remote-python", help="python on the device (default: profile's)")
+    add_ssh_args(p)
     return p
 
 

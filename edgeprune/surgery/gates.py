@@ -31,7 +31,7 @@ class GateSet:
         self.handles.clear()
 
 
-def _output_modules(model: nn.Module, example: torch.Tensor) -> dict[str, nn.Module]:
+def post_bn_modules(model: nn.Module, example: torch.Tensor) -> dict[str, nn.Module]:
     """Per conv: the module whose output is the conv's feature map after BN (or the conv)."""
     produced: dict[int, str] = {}
     after: dict[str, nn.Module] = {}
@@ -76,7 +76,7 @@ def attach_gates_(
     For a residual stream the gate also multiplies the option-A shortcuts feeding it, so a
     gate of 0 removes the channel from the stream exactly as pruning it does.
     """
-    after = _output_modules(model, example_input)
+    after = post_bn_modules(model, example_input)
     gs = GateSet({}, transform=transform)
     modules = dict(model.named_modules())
     for g in groups:

@@ -52,31 +52,11 @@ def _block_outputs(model: nn.Module) -> dict[str, str]:
 
 
 def _post_bn_modules(model: nn.Module, example: torch.Tensor) -> dict[str, str]:
-    """Per conv: the path of the BN that directly consumes its output (traced once)."""
+    """Per conv: the path of the module giving its feature map after BN (traced once)."""
+    from edgeprune.surgery.gates import post_bn_modules
+
     names = {m: n for n, m in model.named_modules()}
-    produced: dict[int, str] = {}
-    found: dict[str, str] = {}
-
-    def conv_hook(mod, _inp, out):
-        produced[id(out)] = names[mod]
-
-    def bn_hook(mod, inp, _out):
-        conv = produced.get(id(inp[0]))
-        if conv is not None:
-            found[conv] = names[mod]
-
-    handles = [
-        m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else bn_hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))
-    ]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in handles:
-            h.remove()
-    return found
+    return {conv: names[mod] for conv, mod in post_bn_modules(model, example).items()}
 
 
 def activation_points(

@@ -29,14 +29,14 @@ def crucial_nodes(
     add and its ReLU); any other conv at its BN output, through a ReLU.
     """
     from edgeprune.surgery.blocks import find_blocks
-    from edgeprune.surgery.gates import _output_modules
+    from edgeprune.surgery.gates import post_bn_modules
 
     by_name = {g.name: g for g in groups}
     block_of = {
         f"{p}.{s.last_conv}" if p else s.last_conv: p for p, s in find_blocks(model).items()
     }
     names = {m: n for n, m in model.named_modules()}
-    after = _output_modules(model, example)
+    after = post_bn_modules(model, example)
     out = {}
     for g in crucial:
         conv = by_name[g].convs[-1]

@@ -1,0 +1,24 @@
+"""The SSH options shared by every command that reaches a remote device."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_ssh_args(p: argparse.ArgumentParser) -> None:
+    """Add --host, --key, --known-hosts, --trust-host-key and friends to ``p``."""
+    ssh = p.add_argument_group("SSH (remote devices)")
+    ssh.add_argument("--host", help="USER@HOST[:PORT] or a Host alias from ~/.ssh/config")
+    ssh.add_argument(
+        "--key", help="private key file, never stored (default: ssh-agent / ssh config / ~/.ssh)"
+    )
+    ssh.add_argument("--known-hosts", default="~/.ssh/known_hosts", help="known_hosts file")
+    ssh.add_argument(
+        "--trust-host-key",
+        action="store_true",
+        help="accept an unknown or changed host key (only if you verified it)",
+    )
+    ssh.add_argument("--ssh-config", default="~/.ssh/config", help="ssh config file for aliases")
+    ssh.add_argument("--connect-timeout", type=float, default=15.0, help="seconds")
+    ssh.add_argument("--retries", type=int, default=3, help="connection attempts on network errors")
+    ssh.add_argument("--remote-python", help="python on the device (default: profile or python3)")
