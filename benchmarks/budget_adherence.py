@@ -47,8 +47,6 @@ def _cases(specs: list[str]) -> list[tuple[str, str]]:
 
 def _decision_time(model: str, device: str, budget: Budget) -> float:
     """Seconds for the allocator alone (table lookups, no measurement), median of 3."""
-    import torch
-
     from edgeprune.budget.allocator import allocate
     from edgeprune.budget.costmodel import CostModel
     from edgeprune.cost.latency import LatencyPredictor
@@ -69,7 +67,6 @@ def _decision_time(model: str, device: str, budget: Budget) -> float:
         t = time.perf_counter()
         allocate(cost, groups, scores, budget, droppable)
         times.append(time.perf_counter() - t)
-    del torch
     return sorted(times)[1]
 
 
@@ -77,44 +74,45 @@ def main(args: argparse.Namespace) -> list[dict]:
     rows = []
     for model, b in _cases(args.case):
         ratio = float(b.rstrip("x"))
+        budget = Budget(latency_ratio=ratio, device=args.device)
         for objective in ["latency", "flops"] if args.compare_flops else ["latency"]:
             out = os.path.join(args.out, f"{model.replace(':', '_')}-{b}-{objective}")
             cfg = PruneConfig(
                 model=model,
                 out=out,
-                budget=Budget(latency_ratio=ratio, device=args.device),
+                budget=budget,
                 weights=WEIGHTS.get(model),
                 device=args.device,
                 verify_min_time_s=args.verify_min_time,
                 controller=ControllerConfig(allocator=AllocatorConfig(objective=objective)),
             )
             r = run_prune(cfg)
-            rows.append(
-                {
-                    "model": model,
-                    "budget": ratio,
-                    "allocation": objective,
-                    "measured_ratio": r["latency_ratio"],
-                    "ratio_over_budget": r["latency_ratio"] / ratio,
-                    "predicted_ms": r["predicted_latency_ms"],
-                    "measured_ms": r["measured_latency_ms"],
-                    "dense_ms": r["dense"]["latency_ms"],
-                    "attempts": len(r["verification"]),
-                    "flops_kept": r["pruned"]["flops"] / r["dense"]["flops"],
-                    "params_kept": r["pruned"]["params"] / r["dense"]["params"],
-                    "dropped_blocks": len(r["dropped_blocks"]),
-                    "budget_met": r["budget_met"],
-                }
-            )
+            rows.append(_row(model, ratio, objective, r))
+            if objective == "latency":
+                rows[-1]["decision_s"] = _decision_time(model, args.device, budget)
             print(json.dumps(rows[-1]), flush=True)
-        if objective == "latency":
-            rows[-1 if not args.compare_flops else -2]["decision_s"] = _decision_time(
-                model, args.device, Budget(latency_ratio=ratio, device=args.device)
-            )
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "adherence.json"), "w") as fh:
         json.dump(rows, fh, indent=1)
     return rows
+
+
+def _row(model: str, ratio: float, objective: str, r: dict) -> dict:
+    return {
+        "model": model,
+        "budget": ratio,
+        "allocation": objective,
+        "measured_ratio": r["latency_ratio"],
+        "ratio_over_budget": r["latency_ratio"] / ratio,
+        "predicted_ms": r["predicted_latency_ms"],
+        "measured_ms": r["measured_latency_ms"],
+        "dense_ms": r["dense"]["latency_ms"],
+        "attempts": len(r["verification"]),
+        "flops_kept": r["pruned"]["flops"] / r["dense"]["flops"],
+        "params_kept": r["pruned"]["params"] / r["dense"]["params"],
+        "dropped_blocks": len(r["dropped_blocks"]),
+        "budget_met": r["budget_met"],
+    }
 
 
 if __name__ == "__main__":
