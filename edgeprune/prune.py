@@ -82,9 +82,13 @@ def _loaders(cfg: PruneConfig):
 def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
     if loader is None:
         return None
-    from edgeprune.train import evaluate
+    from edgeprune.train import evaluate, resolve_device
 
-    return float(evaluate(model, loader, limit_batches=cfg.limit_batches, desc="eval").top1)
+    model.to(resolve_device("auto"))  # a GPU when there is one; the CPU otherwise
+    try:
+        return float(evaluate(model, loader, limit_batches=cfg.limit_batches, desc="eval").top1)
+    finally:
+        model.to("cpu")
 
 
 def _recover(model, loader, cfg: PruneConfig) -> None:
@@ -96,7 +100,13 @@ def _recover(model, loader, cfg: PruneConfig) -> None:
 
     base = cfg.recovery or TrainConfig(lr=cfg.lr, schedule="cosine")
     tcfg = replace(base, epochs=cfg.epochs, limit_batches=cfg.limit_batches, seed=cfg.seed)
-    train(model, loader, tcfg, ckpt_dir=os.path.join(cfg.out, "recovery"), resume=True)
+    from edgeprune.train import resolve_device
+
+    model.to(resolve_device("auto"))
+    try:
+        train(model, loader, tcfg, ckpt_dir=os.path.join(cfg.out, "recovery"), resume=True)
+    finally:
+        model.to("cpu")
 
 
 def run_prune(cfg: PruneConfig) -> dict:
