@@ -123,4 +123,6 @@ def run(args: argparse.Namespace) -> int:
             f"batch {row['batch']}: median {row['latency_ms_median']:.3f} ms, "
             f"{row['throughput_ips']:.1f} img/s{extra}"
         )
+    for note in report.get("notes") or []:
+        print(f"note: {note}")
     return 0

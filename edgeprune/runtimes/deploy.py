@@ -154,6 +154,10 @@ def _predict(dev: DeviceSettings, loaded, batch: int) -> tuple[float | None, str
         pred = predict_latency(loaded.model, prof, input_size=loaded.input_size)
     except (UserError, ValueError, KeyError, LookupError) as exc:
         return None, f"no predicted latency: {exc}"
+    if getattr(prof, "estimated", False):
+        return float(
+            pred.total_ms
+        ), f"predicted latency from an ESTIMATED table: {prof.status_line()}"
     return float(pred.total_ms), None
 
 
