@@ -54,14 +54,14 @@ def _decision_time(model: str, device: str, budget: Budget) -> float:
     from edgeprune.methods.l1 import l1_group_scores
     from edgeprune.models import load_model
     from edgeprune.surgery import prunable_layers
-    from edgeprune.surgery.blocks import find_blocks
+    from edgeprune.surgery.blocks import droppable_groups
 
     lm = load_model(model)
     groups = prunable_layers(lm.model, lm.input_size)
     pred = LatencyPredictor.from_model(lm.model, lm.input_size, load_profile(device))
     cost = CostModel(lm.model, groups, lm.input_size, pred)
     scores = l1_group_scores(lm.model, groups)
-    droppable = {f"{b}.{s.inner_convs[0]}" for b, s in find_blocks(lm.model).items()}
+    droppable = droppable_groups(lm.model)
     times = []
     for _ in range(3):
         t = time.perf_counter()

@@ -115,7 +115,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     from edgeprune.methods import get_method
     from edgeprune.models import load_model
     from edgeprune.surgery import apply_plan_, prunable_layers, save_pruned
-    from edgeprune.surgery.blocks import find_blocks
+    from edgeprune.surgery.blocks import droppable_groups
 
     t0 = time.time()
     torch.manual_seed(cfg.seed)
@@ -129,9 +129,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     model, input_size = loaded.model.eval(), loaded.input_size
     example = torch.randn(1, *input_size)
     groups = prunable_layers(model, input_size)
-    droppable = {
-        f"{b}.{s.inner_convs[0]}" if b else s.inner_convs[0] for b, s in find_blocks(model).items()
-    }
+    droppable = droppable_groups(model)
     predictor, profile = _predictor(cfg, model, input_size)
     if budget.has_latency and predictor is None:
         raise UserError("a latency budget needs --device")

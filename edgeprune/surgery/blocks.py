@@ -96,3 +96,16 @@ def bypass_block_(model: nn.Module, name: str, spec: BlockSpec) -> None:
     parent_name, _, attr = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, attr, BlockBypass(shortcut, bias, spec.relu_after_add))
+
+
+def droppable_groups(model: nn.Module) -> set[str]:
+    """Inner-conv names whose emptying removes a block (blocks with a parameter-free shortcut)."""
+    from edgeprune.models.cifar_resnet import ShortcutA
+
+    out = set()
+    for path, spec in find_blocks(model).items():
+        block = model.get_submodule(path) if path else model
+        shortcut = getattr(block, spec.shortcut, None) if spec.shortcut else None
+        if shortcut is None or isinstance(shortcut, (nn.Identity, ShortcutA)):
+            out.add(f"{path}.{spec.inner_convs[0]}" if path else spec.inner_convs[0])
+    return out

@@ -28,11 +28,10 @@ def random_plan(
     drop_block_prob: float = 0.0,
 ) -> Plan:
     """A random variant: each group keeps a random subset of at least ``min_keep_frac``."""
-    from edgeprune.surgery.blocks import find_blocks
+    from edgeprune.surgery.blocks import droppable_groups
 
     rng = random.Random(seed)
-    blocks = find_blocks(model)
-    inner = {f"{b}.{s.inner_convs[0]}" for b, s in blocks.items()}
+    inner = droppable_groups(model)
     keep = {}
     for g in prunable_layers(model, input_size):
         if g.name in inner and rng.random() < drop_block_prob:

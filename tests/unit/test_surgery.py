@@ -217,3 +217,17 @@ def test_repruning_and_plan_composition(name):
     m3 = apply_plan_(copy.deepcopy(model), composed, x)
     with torch.no_grad():
         assert torch.allclose(m2.eval()(x), m3.eval()(x), atol=1e-5)
+
+
+def test_blocks_with_conv_shortcuts_are_not_droppable():
+    from edgeprune.surgery.blocks import droppable_groups
+
+    r50 = droppable_groups(create_model("torchvision:resnet50"))
+    assert "layer1.1.conv1" in r50 and "layer2.0.conv1" not in r50
+    assert "layer2.0.conv1" in droppable_groups(create_model("resnet20"))  # option-A shortcut
+    with pytest.raises(UserError, match="learned .conv. shortcut"):
+        apply_plan_(
+            create_model("torchvision:resnet18"),
+            Plan({"layer2.0.conv1": []}),
+            torch.randn(1, 3, 64, 64),
+        )

@@ -37,6 +37,7 @@ from edgeprune.methods.onestep.recovery import (
     mean_mimic_loss,
     reconstruct_,
 )
+from edgeprune.surgery.blocks import droppable_groups
 from edgeprune.surgery.graph import PrunableGroup
 
 __all__ = ["OneStepConfig", "OneStepMethod"]
@@ -139,15 +140,6 @@ class OneStepMethod(Method):
             beta={g: [round(float(v), 6) for v in b] for g, b in beta.items()},
         )
         return beta
-
-
-def droppable_groups(model: nn.Module) -> set[str]:
-    """Groups that are a residual block's first inner conv (planned to [] the block goes)."""
-    from edgeprune.surgery.blocks import find_blocks
-
-    return {
-        f"{b}.{s.inner_convs[0]}" if b else s.inner_convs[0] for b, s in find_blocks(model).items()
-    }
 
 
 def group_widths(model: nn.Module, groups: list[PrunableGroup]) -> dict[str, int]:

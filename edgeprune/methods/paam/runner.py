@@ -15,18 +15,10 @@ from edgeprune.methods.paam.config import PAAMConfig
 from edgeprune.methods.paam.diagnostics import cycle_record, histogram, last_loss
 from edgeprune.methods.paam.schedule import an_phase_, cnn_phase_, warmup_
 from edgeprune.methods.paam.scores import ScoreBank, eval_mode
+from edgeprune.surgery.blocks import droppable_groups
 from edgeprune.surgery.graph import PrunableGroup
 
 Binarizer = Callable[[dict[str, torch.Tensor]], Binarization]
-
-
-def droppable_groups(model: nn.Module) -> set[str]:
-    """Groups whose emptying removes a residual block (the first inner conv of a block)."""
-    from edgeprune.surgery.blocks import find_blocks
-
-    return {
-        f"{b}.{s.inner_convs[0]}" if b else s.inner_convs[0] for b, s in find_blocks(model).items()
-    }
 
 
 def make_binarizer(
