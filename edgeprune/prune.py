@@ -49,17 +49,40 @@ def _log(msg: str) -> None:
     print(f"[prune] {msg}", file=sys.stderr, flush=True)
 
 
-def _predictor(cfg: PruneConfig, model, input_size):
-    """The device's latency predictor, or None without a device."""
+def _predictor(cfg: PruneConfig, model, input_size, model_name: str):
+    """The device's latency predictor, or None without a device.
+
+    ``--device local`` with no table for this model profiles this host first (the same
+    sweep as ``edgeprune profile --device local --model NAME``, about half a minute for a
+    CIFAR ResNet on 2 cores).
+    """
     if not cfg.device:
         return None, None
     from edgeprune.cost.latency import LatencyPredictor
     from edgeprune.devices.profile import load_profile
 
     profile = load_profile(cfg.device)
+    covered = {m for t in profile.tables for m in t.provenance.models}
+    if cfg.device == "local" and model_name not in covered:
+        _profile_local(model_name)
+        profile = load_profile("local")
     pred = LatencyPredictor.from_model(model, input_size, profile)
     _log(profile.status_line())
     return pred, profile
+
+
+def _profile_local(model_name: str) -> None:
+    from edgeprune.cli.main import main as cli
+
+    _log(
+        f"device 'local' has no latency table for {model_name} yet: profiling this host first "
+        f"(edgeprune profile --device local --model {model_name})"
+    )
+    if cli(["profile", "--device", "local", "--model", model_name, "--no-progress"]) != 0:
+        raise UserError(
+            f"profiling this host failed; run 'edgeprune profile --device local --model "
+            f"{model_name}' to see why"
+        )
 
 
 def _loaders(cfg: PruneConfig):
@@ -130,7 +153,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     example = torch.randn(1, *input_size)
     groups = prunable_layers(model, input_size)
     droppable = droppable_groups(model)
-    predictor, profile = _predictor(cfg, model, input_size)
+    predictor, profile = _predictor(cfg, model, input_size, loaded.name)
     if budget.has_latency and predictor is None:
         raise UserError("a latency budget needs --device")
     from edgeprune.budget.costmodel import CostModel
