@@ -61,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 0:
         raise UserError("--epochs must be >= 0")
-    budget = budget_from_args(args)
+    options = parse_options(args.opt)
+    if "rate" in options and not _has_budget_flag(args):
+        # a method with its own fixed pruning rate (one-step's paper mode) needs no budget
+        from edgeprune.budget import Budget
+
+        budget = Budget(flops_ratio=1.0, device=args.device)
+    else:
+        budget = budget_from_args(args)
     alloc = AllocatorConfig(
         min_keep_frac=args.min_keep,
         allow_block_drop=not args.no_block_drop,
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         verify_min_time_s=args.verify_min_time,
         controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
         seed=args.seed,
-        method_options=parse_options(args.opt),
+        method_options=options,
         resume=args.resume,
     )
     report = run_prune(cfg)
@@ -105,3 +112,9 @@ def parse_options(items: list[str]) -> dict:
             raise UserError(f"--opt {item!r}: expected KEY=VALUE")
         out[key.strip().replace("-", "_")] = yaml.safe_load(value)
     return out
+
+
+def _has_budget_flag(args: argparse.Namespace) -> bool:
+    flags = ("latency_budget", "memory_budget_mb", "activation_budget_mb", "flops_budget")
+    flags += ("params_budget", "max_acc_drop", "budget_file")
+    return any(getattr(args, f, None) is not None for f in flags)
