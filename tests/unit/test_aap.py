@@ -326,3 +326,18 @@ def test_weight_rewinding_restarts_kept_filters_from_the_rewind_weights(tmp_path
     expected = apply_plan_(_model(), res.plan, torch.randn(1, *SIZE))  # dense weights, pruned
     for k, v in expected.state_dict().items():
         torch.testing.assert_close(res.model.state_dict()[k], v)
+
+
+def test_threshold_plan_rounds_to_alignment():
+    import torch
+
+    from edgeprune.methods.aap.thresholds import threshold_plan
+    from edgeprune.surgery.graph import PrunableGroup
+
+    g = PrunableGroup("c", ("c",), 32, False)
+    att = torch.arange(32, dtype=torch.float)  # filters 0..12 are below the threshold
+    plain = threshold_plan({"c": att}, {"c": 12.5}, [g], set())
+    aligned = threshold_plan({"c": att}, {"c": 12.5}, [g], set(), align=16)
+    assert len(plain.keep["c"]) == 19 and "c" not in aligned.keep  # 19 -> 32: nothing pruned
+    aligned8 = threshold_plan({"c": att}, {"c": 12.5}, [g], set(), align=8)
+    assert aligned8.keep["c"] == list(range(8, 32))  # the 24 best filters

@@ -26,7 +26,9 @@ class AAPConfig:
     the E-k epoch retraining of a round (None: E-k, the paper); ``rewind_weights`` resets the
     kept filters to epoch-k weights (optional in the paper, unused by the public code);
     ``train_dense`` trains the dense model for E epochs first (saving epoch k), otherwise the
-    loaded weights stand for both W_k and W_E.
+    loaded weights stand for both W_k and W_E. ``align`` (ours): under a latency goal a
+    layer keeps its best filters up to the next multiple of the device profile's channel
+    alignment (``auto``), since an unaligned width can run slower than a wider aligned one.
     """
 
     attention: str = "mean"
@@ -53,6 +55,7 @@ class AAPConfig:
     train_dense: bool = False
     skip_unchanged: bool = False
     allow_block_drop: bool = True
+    align: int | str = "auto"  # kept counts rounded up to the device's channel alignment
     eval_batches: int | None = None
     measure_rounds: bool = True
     device: str | None = None  # device profile for per-layer latency shares (latency goal)
@@ -71,6 +74,8 @@ class AAPConfig:
         if not 0 <= self.rewind_epoch < self.epochs:
             raise UserError("AAP rewind_epoch must be in [0, epochs)")
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        if self.align != "auto" and (not str(self.align).isdigit() or int(self.align) < 1):
+            raise UserError("AAP align must be 'auto' or a positive channel count")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -262,7 +262,9 @@ def _prune(run: _Run, state: dict, s: PolicyState) -> tuple[nn.Module, Plan, Pla
         base, groups, run.calib, run.ctx.example_input, run.cfg.attention, run.cfg.p
     )
     thr = layer_thresholds(s.T, layer_weights(run, base, groups))
-    local = threshold_plan(att, thr, groups, droppable_convs(base), run.cfg.allow_block_drop)
+    local = threshold_plan(
+        att, thr, groups, droppable_convs(base), run.cfg.allow_block_drop, _alignment(run)
+    )
     base_plan = Plan.from_dict(base_snap["plan"])
     if not local.keep:
         return base, local, base_plan, {"removed": 0}
@@ -275,6 +277,15 @@ def _prune(run: _Run, state: dict, s: PolicyState) -> tuple[nn.Module, Plan, Pla
         model = apply_plan_(base, local, run.ctx.example_input)
     removed = sum(g.channels - len(local.keep.get(g.name, range(g.channels))) for g in groups)
     return model, local, cum, {"removed": removed}
+
+
+def _alignment(run: _Run) -> int:
+    """The device's channel alignment under a latency goal (option align=auto), else 1."""
+    if run.cfg.align != "auto":
+        return max(1, int(run.cfg.align))
+    if "latency" not in run.goal or run.profile is None:
+        return 1
+    return max(1, int(getattr(run.profile, "channel_alignment", 1) or 1))
 
 
 def _measure(run: _Run, model: nn.Module) -> tuple[float | None, float | None]:

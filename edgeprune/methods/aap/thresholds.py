@@ -46,9 +46,16 @@ def layer_thresholds(T: float, weights: dict[str, float]) -> dict[str, float]:
 
 
 def droppable_convs(model: nn.Module) -> set[str]:
-    """Inner convs of residual blocks: emptying one removes its block."""
+    """Inner convs of removable residual blocks (parameter-free shortcut): emptying one
+    removes its block."""
+    from edgeprune.surgery.blocks import droppable_groups
+
+    removable = {name.rpartition(".")[0] for name in droppable_groups(model)}
     return {
-        f"{b}.{c}" if b else c for b, spec in find_blocks(model).items() for c in spec.inner_convs
+        f"{b}.{c}" if b else c
+        for b, spec in find_blocks(model).items()
+        if b in removable
+        for c in spec.inner_convs
     }
 
 
@@ -58,17 +65,23 @@ def threshold_plan(
     groups: list[PrunableGroup],
     droppable: set[str],
     allow_block_drop: bool = True,
+    align: int = 1,
 ) -> Plan:
     """Prune every filter whose attention is <= its layer's threshold (T = 0 removes only
     filters that are never active). A layer never goes to 0 channels, except the inner conv
     of a residual block (the block is removed) when ``allow_block_drop``; otherwise it keeps
-    its highest-attention filter."""
+    its highest-attention filter. With ``align`` > 1 (a latency goal on a runtime whose
+    kernels run channel counts in multiples of ``align``) a layer keeps its best filters up
+    to the next multiple, so that pruning never makes it slower."""
     keep: dict[str, list[int]] = {}
     for g in groups:
         att = attention[g.name]
         kept = torch.nonzero(att > thresholds[g.name]).flatten().tolist()
         if not kept and not (allow_block_drop and g.name in droppable):
             kept = [int(att.argmax())]
+        if align > 1 and kept and len(kept) < g.channels:
+            n = min(g.channels, -(-len(kept) // align) * align)
+            kept = sorted(torch.argsort(att, descending=True, stable=True)[:n].tolist())
         if len(kept) < g.channels:
             keep[g.name] = kept
     return Plan(keep)
