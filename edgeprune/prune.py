@@ -187,33 +187,25 @@ def run_prune(cfg: PruneConfig) -> dict:
         result = _iterative_result(model, plan, cost, groups, budget, example, measure)
     else:
         scores = method.scores(model, groups, ctx)
-        if budget.max_acc_drop is not None:
-            budget = _accuracy_search(
+
+        def decide_for(budget_: Budget, measure_=None, log=_log):
+            return decide(
                 model,
                 groups,
                 scores,
-                budget,
+                budget_,
                 cost,
                 droppable,
                 example,
                 ctrl,
-                method.knob,
-                val_loader,
-                cfg,
+                measure_,
+                log,
+                knob=method.knob,
             )
-        result = decide(
-            model,
-            groups,
-            scores,
-            budget,
-            cost,
-            droppable,
-            example,
-            ctrl,
-            measure,
-            _log,
-            knob=method.knob,
-        )
+
+        if budget.max_acc_drop is not None:
+            budget = _accuracy_search(model, budget, decide_for, example, val_loader, cfg)
+        result = decide_for(budget, measure)
         pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
         recovery_info = method.recover(pruned, model, ctx) or {}
     decision_s = time.time() - t_dec
@@ -341,18 +333,16 @@ def _method_context(
     )
 
 
-def _accuracy_search(
-    model, groups, scores, budget, cost, droppable, example, ctrl, knob, val_loader, cfg
-):
+def _accuracy_search(model, budget, decide_for, example, val_loader, cfg):
     """Smallest model (by FLOPs) whose top-1 on the held-out val split, before recovery,
     drops at most ``budget.max_acc_drop`` points; returned as a budget with a FLOPs limit.
 
+    ``decide_for(budget, measure, log)`` is the controller's decision for one budget.
     Measured before recovery training, so the guarantee is conservative: recovery only
     adds accuracy back. (AAP's accuracy-guaranteed policy retrains inside its loop.)
     """
     from dataclasses import replace
 
-    from edgeprune.budget.controller import decide as _decide
     from edgeprune.surgery import apply_plan_
 
     dense_val = _evaluate(model, val_loader, cfg)
@@ -360,19 +350,7 @@ def _accuracy_search(
     def ok(ratio: float) -> bool:
         trial = replace(budget, max_acc_drop=None, flops_ratio=ratio)
         try:
-            res = _decide(
-                model,
-                groups,
-                scores,
-                trial,
-                cost,
-                droppable,
-                example,
-                ctrl,
-                None,
-                lambda m: None,
-                knob=knob,
-            )
+            res = decide_for(trial, None, lambda m: None)
         except UserError:
             return False
         acc = _evaluate(apply_plan_(copy.deepcopy(model), res.plan, example), val_loader, cfg)

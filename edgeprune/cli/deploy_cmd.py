@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgeprune.cli.ssh_args import add_ssh_args
+from edgeprune.cli.ssh_args import add_ssh_args, ssh_options_from_args
 from edgeprune.errors import UserError
 
 
@@ -78,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.export.onnx_export import ExportConfig
     from edgeprune.runtimes.deploy import DeployConfig, run_deploy
     from edgeprune.runtimes.settings import AgentSettings
-    from edgeprune.targets.ssh import SSHOptions
 
     if args.static_batch and len(args.batch) != 1:
         raise UserError("--static-batch needs exactly one --batch size")
@@ -105,13 +104,7 @@ def run(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             precision="fp16" if args.fp16 else "fp32",
         ),
-        ssh=SSHOptions(
-            known_hosts=args.known_hosts,
-            trust_host_key=args.trust_host_key,
-            connect_timeout=args.connect_timeout,
-            retries=args.retries,
-            ssh_config=args.ssh_config,
-        ),
+        ssh=ssh_options_from_args(args),
         threads=args.threads,
         provider=args.provider,
         opt_level=args.opt_level,

@@ -12,7 +12,7 @@ import json
 import shlex
 import sys
 
-from edgeprune.cli.ssh_args import add_ssh_args
+from edgeprune.cli.ssh_args import add_ssh_args, ssh_options_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,16 +41,8 @@ def _runner(args, profile, settings):
 
     if args.host:
         from edgeprune.targets import make_target
-        from edgeprune.targets.ssh import SSHOptions
 
-        opts = SSHOptions(
-            known_hosts=args.known_hosts,
-            trust_host_key=args.trust_host_key,
-            connect_timeout=args.connect_timeout,
-            retries=args.retries,
-            ssh_config=args.ssh_config,
-        )
-        target = make_target(args.host, args.key, opts)
+        target = make_target(args.host, args.key, ssh_options_from_args(args))
         python = args.remote_python or profile.connection.python
         return remote_runner(target, settings, python), target
     return local_runner(settings, profile.identity.provider), None

@@ -22,3 +22,16 @@ def add_ssh_args(p: argparse.ArgumentParser) -> None:
     ssh.add_argument("--connect-timeout", type=float, default=15.0, help="seconds")
     ssh.add_argument("--retries", type=int, default=3, help="connection attempts on network errors")
     ssh.add_argument("--remote-python", help="python on the device (default: profile or python3)")
+
+
+def ssh_options_from_args(args: argparse.Namespace):
+    """The SSHOptions those flags describe (host and key are passed separately)."""
+    from edgeprune.targets.ssh import SSHOptions
+
+    return SSHOptions(
+        known_hosts=args.known_hosts,
+        trust_host_key=args.trust_host_key,
+        connect_timeout=args.connect_timeout,
+        retries=args.retries,
+        ssh_config=args.ssh_config,
+    )
