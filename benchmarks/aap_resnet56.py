@@ -1,43 +1,55 @@
-"""AAP on CIFAR ResNet-56 (shared weights): latency 0.5x on xeon, next to L1 with the same
-training budget, plus an accuracy-guaranteed run. Thin: the logic is edgeprune.prune.
+"""AAP on CIFAR ResNet-56 (shared weights): each policy end to end, and L1 with the same
+training. Thin: the logic is edgeprune.prune; every run resumes (rerun the same command).
 
-    python benchmarks/aap_resnet56.py --data-root ../shared/data/cifar10-jpeg \
-        --weights ../shared/weights/cifar10/resnet56-4bfd9763.th --out /tmp/aap-bench \
-        --round-epochs 1 --limit-batches 50 --max-rounds 20 --lam0 0.5
+Runs (``--runs``): ``latency`` (0.5x of dense, measured on the device each round), ``l1``
+(the same latency budget, recovered for the final epochs plus as many epochs as AAP's
+rounds retrained), ``accuracy`` (smallest model within ``--max-acc-drop`` points on the
+held-out val split), ``params`` and ``flops`` (0.5x of dense, shorter rounds)::
+
+    python benchmarks/aap_resnet56.py --out runs/aap-r56 --latency-run runs/r56-table/runs/aap-latency-0.5x
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
+
+WEIGHTS = "../shared/weights/cifar10/resnet56-4bfd9763.th"
+DATA = "../shared/data/cifar10-jpeg"
+RUNS = ("latency", "l1", "accuracy", "params", "flops")
+BATCHES_PER_EPOCH = 390  # 50k images, batch 128
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-root", required=True)
-    p.add_argument("--weights", required=True)
+    p.add_argument("--data-root", default=DATA)
+    p.add_argument("--weights", default=WEIGHTS)
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="xeon")
+    p.add_argument("--runs", default=",".join(RUNS), help=f"some of {','.join(RUNS)}")
     p.add_argument("--latency", type=float, default=0.5, help="latency budget (x dense)")
+    p.add_argument("--ratio", type=float, default=0.5, help="params / FLOPs budgets (x dense)")
     p.add_argument("--max-acc-drop", type=float, default=1.0, help="accuracy-guaranteed run")
-    p.add_argument("--round-epochs", type=int, default=1, help="AAP retraining per round")
-    p.add_argument("--max-rounds", type=int, default=20)
-    p.add_argument("--lam0", type=float, default=0.01, help="AAP's lambda (paper: 0.01)")
-    p.add_argument("--limit-batches", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=0, help="final recovery epochs (both methods)")
-    p.add_argument("--skip", nargs="*", default=[], choices=["latency", "l1", "accuracy"])
+    p.add_argument("--max-rounds", type=int, default=12)
+    p.add_argument("--small-round-batches", type=int, default=30, help="params/FLOPs runs")
+    p.add_argument("--recovery", type=int, default=1, help="final recovery epochs")
+    p.add_argument("--latency-run", help="an AAP latency run dir to reuse (e.g. the table's)")
+    p.add_argument("--limit-batches", type=int, default=None, help="smoke runs only")
     return p
 
 
 def _run(args, name: str, method: str, budget, epochs: int, opts: dict) -> dict:
+    from edgeprune.bench_harness import standard_recovery
     from edgeprune.prune import PruneConfig, run_prune
 
+    out = os.path.join(args.out, name)
     cfg = PruneConfig(
         model="resnet56",
         weights=args.weights,
-        out=os.path.join(args.out, name),
+        out=out,
         method=method,
         budget=budget,
         device=args.device,
@@ -45,45 +57,73 @@ def _run(args, name: str, method: str, budget, epochs: int, opts: dict) -> dict:
         epochs=epochs,
         limit_batches=args.limit_batches,
         method_options=opts,
+        recovery=standard_recovery(),
+        resume=os.path.isfile(os.path.join(out, "method_state.pt")),
     )
     t0 = time.time()
-    rep = run_prune(cfg)
-    rounds = None
-    diag = os.path.join(cfg.out, "diagnostics.json")
-    if method == "aap" and os.path.isfile(diag):
-        with open(diag) as fh:
-            rounds = len(json.load(fh)["rounds"]) - 1
+    run_prune(cfg)
+    return {**summarize(out), "wall_s": time.time() - t0}
+
+
+def summarize(run_dir: str) -> dict:
+    """One row from a prune run dir (report.json, and diagnostics.json for AAP)."""
+    with open(os.path.join(run_dir, "report.json")) as fh:
+        rep = json.load(fh)
     d, p = rep["dense"], rep["pruned"]
-    return {
-        "run": name,
-        "rounds": rounds,
+    row = {
+        "run": os.path.basename(run_dir.rstrip("/")),
+        "method": rep["method"],
         "latency_ratio_measured": rep.get("latency_ratio"),
         "params_ratio": p["params"] / d["params"],
         "flops_ratio": p["flops"] / d["flops"],
         "top1_dense": d["top1"],
         "top1": p["top1"],
         "budget_met": rep["budget_met"],
-        "wall_s": time.time() - t0,
+        "recovery_epochs": rep.get("recovery_epochs"),
+        "wall_s": rep.get("wall_time_s"),
     }
+    diag = os.path.join(run_dir, "diagnostics.json")
+    if rep["method"] == "aap" and os.path.isfile(diag):
+        with open(diag) as fh:
+            dg = json.load(fh)
+        final = dg["final"]
+        row.update(
+            rounds=len(dg["rounds"]) - 1,
+            chosen_round=final["chosen_round"],
+            stop=final["stop_reason"],
+            val_acc_loss_pp=final.get("acc_loss"),
+        )
+    return row
 
 
 def main(args: argparse.Namespace) -> list[dict]:
+    from edgeprune.bench_harness import SHORT_SCHEDULES
     from edgeprune.budget import Budget
 
-    aap = {"round_epochs": args.round_epochs, "max_rounds": args.max_rounds, "lam0": args.lam0}
-    aap["device"] = args.device  # per-layer latency shares (until the pipeline passes a profile)
+    todo = [r for r in args.runs.split(",") if r]
+    base = {**SHORT_SCHEDULES["aap"], "max_rounds": args.max_rounds}
     lat = Budget(latency_ratio=args.latency, device=args.device)
     rows = []
-    if "latency" not in args.skip:
-        rows.append(_run(args, "aap-latency", "aap", lat, args.epochs, aap))
-    if "l1" not in args.skip:  # the same training: AAP's retraining epochs + final recovery
-        done = rows[0]["rounds"] * args.round_epochs if rows else args.max_rounds
-        rows.append(_run(args, "l1-latency", "l1", lat, args.epochs + done, {}))
-    if "accuracy" not in args.skip:
-        acc = {**aap, "max_acc_drop": args.max_acc_drop}
+    if args.latency_run:
+        rows.append(summarize(args.latency_run))
+    elif "latency" in todo:
+        rows.append(_run(args, "aap-latency", "aap", lat, args.recovery, base))
+    if "l1" in todo:  # the same training: AAP's retraining rounds + the final recovery
+        rounds = rows[0]["rounds"] if rows else args.max_rounds
+        extra = math.ceil(rounds * base["round_batches"] / BATCHES_PER_EPOCH)
         rows.append(
-            _run(args, "aap-accuracy", "aap", Budget(max_acc_drop=args.max_acc_drop), 0, acc)
+            _run(
+                args, f"l1-latency-{extra}+{args.recovery}ep", "l1", lat, args.recovery + extra, {}
+            )
         )
+    if "accuracy" in todo:  # judged before any final recovery, so none is given
+        acc = Budget(max_acc_drop=args.max_acc_drop)
+        rows.append(_run(args, "aap-accuracy", "aap", acc, 0, base))
+    small = {**base, "round_batches": args.small_round_batches}
+    if "params" in todo:
+        rows.append(_run(args, "aap-params", "aap", Budget(params_ratio=args.ratio), 0, small))
+    if "flops" in todo:
+        rows.append(_run(args, "aap-flops", "aap", Budget(flops_ratio=args.ratio), 0, small))
     for r in rows:
         print(json.dumps(r))
     return rows

@@ -3,7 +3,8 @@
 Every method x latency budgets {0.3x, 0.5x, 0.7x} on the ``xeon`` profile (ONNX Runtime,
 batch 1, measured interleaved against dense), the standard 1-epoch recovery (SGD Nesterov,
 wd 5e-4, batch 128, one-cycle LR peaking at 0.02, random crop + flip), top-1 on the test
-split, plus the dense model given the same recovery; then ``edgeprune report`` on it.
+split, plus the dense model given the same recovery; then ``edgeprune report`` on it. The
+methods' own training follows ``SHORT_SCHEDULES`` (a CPU budget, not the papers').
 Interrupted runs resume (re-run the same command)::
 
     python benchmarks/resnet56_table.py --out runs/r56-table --report benchmarks/r56-table
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgeprune.bench_harness import BenchConfig, run_bench
+from edgeprune.bench_harness import SHORT_SCHEDULES, BenchConfig, run_bench
 from edgeprune.report.compare import make_report
 
 WEIGHTS = "../shared/weights/cifar10/resnet56-4bfd9763.th"
@@ -51,6 +52,7 @@ def main(args: argparse.Namespace) -> dict:
         limit_batches=args.limit_batches,
         seed=args.seed,
         verify_min_time_s=args.verify_min_time,
+        method_options=SHORT_SCHEDULES,
     )
     run_bench(cfg)
     files = make_report([args.out], args.report)

@@ -91,15 +91,20 @@ def _loaders(cfg: PruneConfig):
             raise UserError("--epochs > 0 needs --data-root (recovery training needs data)")
         if cfg.budget is not None and cfg.budget.max_acc_drop is not None:
             raise UserError("--max-acc-drop needs --data-root to measure accuracy")
-        return None, None, None
-    from edgeprune.data import build_loader
+        return None, None, None, None
+    from edgeprune.data import DataOptions, build_loader
 
     train = build_loader(cfg.data_root, "train", cfg.batch_size, seed=cfg.seed)
+    # a method's own training never sees the val images its decisions are judged on
+    held_out = DataOptions(holdout_val=True)
+    method_train = build_loader(
+        cfg.data_root, "train", cfg.batch_size, seed=cfg.seed, options=held_out
+    )
     # with --limit-batches, evaluate on a fixed random subset (the splits are class-ordered)
     limit = cfg.limit_batches * 256 if cfg.limit_batches else None
     val = build_loader(cfg.data_root, "val", 256, limit=limit)
     test = build_loader(cfg.data_root, "test", 256, limit=limit)
-    return train, val, test
+    return train, method_train, val, test
 
 
 def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
@@ -146,7 +151,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     if budget is None:
         raise UserError("no budget given")
     method = get_method(cfg.method, **cfg.method_options)
-    train_loader, val_loader, test_loader = _loaders(cfg)
+    train_loader, method_train_loader, val_loader, test_loader = _loaders(cfg)
     _log(f"load {cfg.model}")
     loaded = load_model(cfg.model, cfg.weights)
     model, input_size = loaded.model.eval(), loaded.input_size
@@ -172,7 +177,16 @@ def run_prune(cfg: PruneConfig) -> dict:
             make_measurer(cfg.device, input_size, cfg.verify_min_time_s, cfg.host), timings
         )
     ctx = _method_context(
-        cfg, model, groups, cost, budget, predictor, input_size, example, train_loader, measure
+        cfg,
+        model,
+        groups,
+        cost,
+        budget,
+        predictor,
+        input_size,
+        example,
+        method_train_loader,
+        measure,
     )
     ctx.val_loader = val_loader
     ctx.test_loader = test_loader

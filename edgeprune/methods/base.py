@@ -71,7 +71,6 @@ class MethodContext:
     flops_weights: dict[str, float] | None = None  # per group: MACs saved per channel
     # edgeprune.budget.costmodel.CostModel of the dense model: metrics({group: width})
     cost_model: object | None = None
-    test_loader: object | None = None
     test_loader: object | None = None  # for reporting only (never for decisions)
 
 

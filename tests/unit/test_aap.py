@@ -341,3 +341,25 @@ def test_threshold_plan_rounds_to_alignment():
     assert len(plain.keep["c"]) == 19 and "c" not in aligned.keep  # 19 -> 32: nothing pruned
     aligned8 = threshold_plan({"c": att}, {"c": 12.5}, [g], set(), align=8)
     assert aligned8.keep["c"] == list(range(8, 32))  # the 24 best filters
+
+
+def test_round_batches_caps_each_rounds_retraining(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(aap_loop, "_train", lambda run, model, tcfg: seen.append(tcfg))
+    opts = {**OPTS, "max_rounds": 2, "round_batches": 3}
+    get_method("aap", **opts).run(_model(), prunable_layers(_model(), SIZE), _ctx(tmp_path))
+    assert [t.limit_batches for t in seen] == [3, 3]  # not the pipeline's limit (1)
+    with pytest.raises(UserError, match="round_batches"):
+        AAPConfig(round_batches=0)
+
+
+def test_a_latency_target_is_judged_on_the_measured_ratio():
+    oracle = BudgetOracle(lambda m: {}, {"latency_ms": 5.0}, {"latency_ms": 10.0})
+    ctx = MethodContext(torch.zeros(1, *SIZE), oracle=oracle)
+    run = aap_loop._Run(AAPConfig(), ctx, _model(), [], SIZE, oracle.targets, None, ["latency"])
+    predicted = {"latency_ms": 7.0, "params": 1}
+    judged = aap_loop.judged_metrics(run, predicted, dense_ms=4.0, measured=1.6)
+    assert judged == {"latency_ms": pytest.approx(4.0), "params": 1}  # 0.4x of dense
+    assert aap_loop.classify(judged, None, run.targets, None) == (False, True)
+    assert aap_loop.classify(predicted, None, run.targets, None) == (True, False)
+    assert aap_loop.judged_metrics(run, predicted, None, None) == predicted  # not measured

@@ -23,7 +23,9 @@ class AAPConfig:
     thresholds weigh (params | flops | latency, or several joined by ``+``; ``auto`` follows
     the budget). Retraining (Table 1, ResNet-56): ``epochs`` E, ``rewind_epoch`` k,
     ``lr``, ``milestones`` (epochs), ``gamma``, ``weight_decay``; ``round_epochs`` compresses
-    the E-k epoch retraining of a round (None: E-k, the paper); ``rewind_weights`` resets the
+    the E-k epoch retraining of a round (None: E-k, the paper) and ``round_batches`` caps each
+    of its epochs at that many batches (a fraction of an epoch per round on a small compute
+    budget; None: the pipeline's --limit-batches); ``rewind_weights`` resets the
     kept filters to epoch-k weights (optional in the paper, unused by the public code);
     ``train_dense`` trains the dense model for E epochs first (saving epoch k), otherwise the
     loaded weights stand for both W_k and W_E. ``align`` (ours): under a latency goal a
@@ -47,6 +49,7 @@ class AAPConfig:
     epochs: int = 182
     rewind_epoch: int = 136
     round_epochs: int | None = None
+    round_batches: int | None = None
     lr: float = 0.1
     milestones: tuple[int, ...] = (91, 136)
     gamma: float = 0.1
@@ -71,6 +74,8 @@ class AAPConfig:
             raise UserError(f"AAP goal {self.goal!r} is not params, flops, latency or auto")
         if self.p < 1 or self.lam0 <= 0 or self.attn_batches < 1 or self.max_rounds < 1:
             raise UserError("AAP needs p >= 1, lam0 > 0, attn_batches >= 1 and max_rounds >= 1")
+        if self.round_batches is not None and self.round_batches < 1:
+            raise UserError("AAP round_batches must be a positive number of batches")
         if not 0 <= self.rewind_epoch < self.epochs:
             raise UserError("AAP rewind_epoch must be in [0, epochs)")
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))

@@ -193,7 +193,8 @@ def _train(run: _Run, model: nn.Module, tcfg) -> None:
 
 def retrain(run: _Run, model: nn.Module, r: int) -> None:
     """Retrain a pruned model from the rewound LR schedule (epochs k..E, or round_epochs)."""
-    _train(run, model, tail_config(run.cfg, run.ctx.limit_batches, run.cfg.seed + r))
+    limit = run.cfg.round_batches or run.ctx.limit_batches
+    _train(run, model, tail_config(run.cfg, limit, run.cfg.seed + r))
 
 
 def rebuild(run: _Run, snap: dict) -> nn.Module:
@@ -296,6 +297,18 @@ def _measure(run: _Run, model: nn.Module) -> tuple[float | None, float | None]:
     return float(dense_ms), float(ms)
 
 
+def judged_metrics(
+    run: _Run, metrics: dict, dense_ms: float | None, measured: float | None
+) -> dict:
+    """The metrics a latency target is judged on: the measured ratio to dense (interleaved on
+    the device) times the dense model's predicted latency, when the round was measured; the
+    prediction alone otherwise. The device decides, as in the controller's verify loop."""
+    dense_pred = (run.ctx.oracle.dense_metrics or {}).get("latency_ms") if run.ctx.oracle else None
+    if measured is None or not dense_ms or dense_pred is None or "latency_ms" not in run.targets:
+        return metrics
+    return {**metrics, "latency_ms": measured / dense_ms * float(dense_pred)}
+
+
 def run_round(run: _Run, state: dict) -> dict:
     """One pruning round; returns the new state (the old one is left as it was)."""
     state = {**state, "snapshots": dict(state["snapshots"]), "history": list(state["history"])}
@@ -311,11 +324,13 @@ def run_round(run: _Run, state: dict) -> dict:
     metrics = _metrics(run, model)
     dense_ms, measured = _measure(run, model)
     acc_loss = None if acc is None or state["acc0"] is None else (state["acc0"] - acc) * 100
-    ok, candidate = classify(metrics, acc_loss, run.targets, run.max_acc_drop)
+    judged = judged_metrics(run, metrics, dense_ms, measured)
+    ok, candidate = classify(judged, acc_loss, run.targets, run.max_acc_drop)
     nxt = advance(s, pcfg, ok, float(metrics[run.size_key]))
     record = {"round": r, "T": s.T, "lam": s.lam, "from_round": s.current, **info}
     record.update(acc=acc, acc_loss=acc_loss, **_metric_fields(metrics))
     record.update(measured_latency_ms=measured, dense_measured_latency_ms=dense_ms)
+    record.update(judged_latency_ms=judged.get("latency_ms"))
     record.update(outcome="acceptable" if ok else "violation", candidate=candidate)
     record.update(next_T=nxt.T, next_lam=nxt.lam, next_from_round=nxt.current)
     record.update(widths=widths(run, cum), stop=nxt.reason or None)
@@ -329,10 +344,15 @@ def run_round(run: _Run, state: dict) -> dict:
     state["policy"] = nxt.to_dict()
     run.log(
         f"round {r}: T={s.T:.5g} removed {info['removed']} filters, {run.size_key}="
-        f"{metrics[run.size_key]:.4g}, acc loss={_fmt(acc_loss)} -> {record['outcome']}; "
+        f"{metrics[run.size_key]:.4g}{_measured(dense_ms, measured)}, acc loss={_fmt(acc_loss)}"
+        f" -> {record['outcome']}; "
         f"next T={nxt.T:.5g} lam={nxt.lam:.3g} from round {nxt.current}"
     )
     return state
+
+
+def _measured(dense_ms: float | None, ms: float | None) -> str:
+    return "" if ms is None or not dense_ms else f" (measured {ms / dense_ms:.3f}x dense)"
 
 
 def _fmt(x: float | None) -> str:
