@@ -75,26 +75,26 @@ class Budget:
         return cls(**d)
 
     def describe(self) -> str:
-        parts = []
-        if self.latency_ratio is not None:
-            parts.append(f"latency <= {self.latency_ratio:g}x dense on {self.device}")
-        if self.latency_ms is not None:
-            parts.append(f"latency <= {self.latency_ms:g} ms on {self.device}")
-        if self.weight_mb is not None:
-            parts.append(f"weights <= {self.weight_mb:g} MB")
-        if self.activation_mb is not None:
-            parts.append(f"peak activations <= {self.activation_mb:g} MB")
-        if self.flops is not None:
-            parts.append(f"FLOPs <= {self.flops:.4g}")
-        if self.flops_ratio is not None:
-            parts.append(f"FLOPs <= {self.flops_ratio:g}x dense")
-        if self.params is not None:
-            parts.append(f"params <= {self.params:.4g}")
-        if self.params_ratio is not None:
-            parts.append(f"params <= {self.params_ratio:g}x dense")
-        if self.max_acc_drop is not None:
-            parts.append(f"top-1 drop <= {self.max_acc_drop:g} points")
+        """One line naming every limit, e.g. 'latency <= 0.5x dense on xeon, FLOPs <= 2e+07'."""
+        parts = [
+            fmt.format(v, device=self.device)
+            for name, fmt in _DESCRIPTIONS
+            if (v := getattr(self, name)) is not None
+        ]
         return ", ".join(parts)
+
+
+_DESCRIPTIONS = (  # (field, format of its limit) in the order describe() names them
+    ("latency_ratio", "latency <= {0:g}x dense on {device}"),
+    ("latency_ms", "latency <= {0:g} ms on {device}"),
+    ("weight_mb", "weights <= {0:g} MB"),
+    ("activation_mb", "peak activations <= {0:g} MB"),
+    ("flops", "FLOPs <= {0:.4g}"),
+    ("flops_ratio", "FLOPs <= {0:g}x dense"),
+    ("params", "params <= {0:.4g}"),
+    ("params_ratio", "params <= {0:g}x dense"),
+    ("max_acc_drop", "top-1 drop <= {0:g} points"),
+)
 
 
 def _number(text: str, what: str) -> float:
