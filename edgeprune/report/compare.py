@@ -92,6 +92,7 @@ def render_markdown(df: pd.DataFrame, pngs: dict[str, str], note: str = "") -> s
     if note:
         parts += [note, ""]
     parts += ["## Results", "", markdown_table(df[list(SUMMARY)]), ""]
+    parts += [f"- {line}" for line in not_completed(df)] + [""]
     for name, path in pngs.items():
         parts += [f"## {PLOT_TITLES[name]}", "", f"![{name}]({os.path.basename(path)})", ""]
     return "\n".join(parts)
@@ -103,6 +104,7 @@ def render_html(df: pd.DataFrame, pngs: dict[str, str], note: str = "") -> str:
     if note:
         body.append(f"<p>{html.escape(note)}</p>")
     body.append("<h2>Results</h2>" + df[list(SUMMARY)].to_html(index=False, na_rep=""))
+    body += [f"<p>{html.escape(line)}</p>" for line in not_completed(df)]
     for name, path in pngs.items():
         with open(path, "rb") as fh:
             data = base64.b64encode(fh.read()).decode("ascii")
@@ -114,6 +116,12 @@ def render_html(df: pd.DataFrame, pngs: dict[str, str], note: str = "") -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>edgeprune report</title>"
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
     )
+
+
+def not_completed(df: pd.DataFrame) -> list[str]:
+    """One line per row that is not ``ok``: what it was and why (e.g. an infeasible budget)."""
+    bad = df[df["status"] != "ok"]
+    return [f"{r.method} at {r.budget}: {r.status}: {r.message}" for r in bad.itertuples()]
 
 
 def _header(df: pd.DataFrame) -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from edgeprune.cli.main import main
 from edgeprune.report.compare import make_report
-from edgeprune.report.rows import build_row
+from edgeprune.report.rows import build_row, status_row
 
 pytest.importorskip("matplotlib")
 
@@ -37,15 +37,20 @@ def test_bench_dir_and_single_run_dir(tmp_path):
         rep = _run_dir(bench / "runs" / f"{m}-{i}", m, ms, acc, 200)
         (bench / "runs" / f"{m}-{i}" / "row.json").write_text(json.dumps(build_row(rep)))
     _run_dir(tmp_path / "single", "tp-magnitude", 1.1, 0.75, 150)
+    failed = bench / "runs" / "uniform-0.3x"
+    failed.mkdir()
+    row = status_row("resnet8", "uniform", "0.3x latency", "error", "budget infeasible")
+    (failed / "row.json").write_text(json.dumps(row))
     files = make_report([str(bench), str(tmp_path / "single")], str(tmp_path / "rep"))
     for name in ("accuracy_vs_latency", "channels", "predicted_vs_measured"):
         assert files[name].endswith(".png")
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| l1 |" in md and "tp-magnitude" in md and "accuracy_vs_latency.png" in md
+    assert "- uniform at 0.3x latency: error: budget infeasible" in md
     html = (tmp_path / "rep" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(files) - 3
     csv = (tmp_path / "rep" / "results.csv").read_text().splitlines()
-    assert len(csv) == 5
+    assert len(csv) == 6
 
 
 def test_report_cli_errors_and_no_plots(tmp_path, capsys):
