@@ -292,7 +292,7 @@ def test_resume_after_a_kill_mid_round_reproduces_the_history(tmp_path, monkeypa
 
     def dying(run, model, r):
         calls["n"] += 1
-        if calls["n"] == 2:  # killed while retraining round 2
+        if calls["n"] == 3:  # killed while retraining round 2 (call 1: the dense baseline)
             raise KeyboardInterrupt
         real(run, model, r)
 
@@ -348,7 +348,7 @@ def test_round_batches_caps_each_rounds_retraining(tmp_path, monkeypatch):
     monkeypatch.setattr(aap_loop, "_train", lambda run, model, tcfg: seen.append(tcfg))
     opts = {**OPTS, "max_rounds": 2, "round_batches": 3}
     get_method("aap", **opts).run(_model(), prunable_layers(_model(), SIZE), _ctx(tmp_path))
-    assert [t.limit_batches for t in seen] == [3, 3]  # not the pipeline's limit (1)
+    assert [t.limit_batches for t in seen] == [3, 3, 3]  # not the pipeline's limit (1)
     with pytest.raises(UserError, match="round_batches"):
         AAPConfig(round_batches=0)
 
@@ -363,3 +363,14 @@ def test_a_latency_target_is_judged_on_the_measured_ratio():
     assert aap_loop.classify(judged, None, run.targets, None) == (False, True)
     assert aap_loop.classify(predicted, None, run.targets, None) == (True, False)
     assert aap_loop.judged_metrics(run, predicted, None, None) == predicted  # not measured
+
+
+@pytest.mark.parametrize("retrain_dense", [True, False])
+def test_the_dense_baseline_gets_one_rounds_retraining(tmp_path, retrain_dense, monkeypatch):
+    calls = []
+    monkeypatch.setattr(aap_loop, "retrain", lambda run, model, r: calls.append(r))
+    opts = {**OPTS, "max_rounds": 2, "retrain_dense": retrain_dense}
+    get_method("aap", **opts).run(_model(), prunable_layers(_model(), SIZE), _ctx(tmp_path))
+    assert calls == ([0, 1, 2] if retrain_dense else [1, 2])
+    saved = torch.load(tmp_path / "state.pt", weights_only=False)
+    assert (saved["snapshots"][0]["state"] is not None) == retrain_dense

@@ -220,12 +220,17 @@ def _snap(plan: Plan, model: nn.Module | None) -> dict:
 
 def init_state(run: _Run) -> dict:
     """Round 0: the dense model (trained first with ``train_dense``), its accuracy and size."""
-    dense, w_k = run.original, None
+    dense, w_k, trained = run.original, None, False
     if run.cfg.train_dense:
         dense = copy.deepcopy(run.original)
         _train(run, dense, head_config(run.cfg, run.ctx.limit_batches, run.cfg.seed))
         w_k = _snap(Plan(), dense)["state"]
         retrain(run, dense, 0)
+        trained = True
+    elif run.cfg.retrain_dense and run.ctx.train_loader is not None:
+        dense = copy.deepcopy(run.original)
+        retrain(run, dense, 0)  # the baseline gets the retraining every round gets
+        trained = True
     acc0 = accuracy(run, dense)
     if run.max_acc_drop is not None and acc0 is None:
         raise UserError("AAP's accuracy target needs data: give --data-root")
@@ -239,7 +244,7 @@ def init_state(run: _Run) -> dict:
         "config": run.cfg.to_dict(),
         "acc0": acc0,
         "policy": initial_state(pcfg, float(metrics[run.size_key])).to_dict(),
-        "snapshots": {0: _snap(Plan(), dense if run.cfg.train_dense else None)},
+        "snapshots": {0: _snap(Plan(), dense if trained else None)},
         "rewind": w_k,
         "best": None,
         "history": [record],
