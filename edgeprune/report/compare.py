@@ -9,7 +9,7 @@ import os
 import pandas as pd
 
 from edgeprune.report.rows import ROW_COLUMNS
-from edgeprune.report.rundirs import Run, load_runs, training_history
+from edgeprune.report.rundirs import Run, aap_rounds, load_runs, training_history
 
 SUMMARY = (
     "method",
@@ -33,6 +33,7 @@ PLOT_TITLES = {
     "latency_breakdown": "Where the time goes (per-layer latency, device table)",
     "predicted_vs_measured": "Predicted vs measured latency",
     "training_curves": "Recovery training curves",
+    "aap_rounds": "AAP round by round (accuracy loss and size per round)",
 }
 
 
@@ -78,6 +79,9 @@ def make_plots(runs: list[Run], df: pd.DataFrame, out: str) -> dict[str, str]:
             df, _png(out, "predicted_vs_measured")
         ),
         "training_curves": plots.training_curves(histories, _png(out, "training_curves")),
+        "aap_rounds": plots.aap_rounds(
+            {r.label: rr for r in ok if (rr := aap_rounds(r.path))}, _png(out, "aap_rounds")
+        ),
     }
     return {k: v for k, v in made.items() if v}
 

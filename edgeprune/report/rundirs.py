@@ -71,3 +71,9 @@ def training_history(run_dir: str) -> list[dict]:
     except Exception:  # an unreadable checkpoint only loses its curve
         return []
     return list(ckpt.get("history", []))
+
+
+def aap_rounds(run_dir: str) -> list[dict]:
+    """AAP's per-round records from ``run_dir/diagnostics.json`` (or [] for other runs)."""
+    diag = _read_json(os.path.join(run_dir, "diagnostics.json")) or {}
+    return list(diag.get("rounds", [])) if diag.get("method") == "aap" else []

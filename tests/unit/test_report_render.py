@@ -37,12 +37,19 @@ def test_bench_dir_and_single_run_dir(tmp_path):
         rep = _run_dir(bench / "runs" / f"{m}-{i}", m, ms, acc, 200)
         (bench / "runs" / f"{m}-{i}" / "row.json").write_text(json.dumps(build_row(rep)))
     _run_dir(tmp_path / "single", "tp-magnitude", 1.1, 0.75, 150)
+    rounds = [{"round": 0, "acc_loss": 0.0, "params": 100, "flops": 400, "outcome": "dense"}]
+    rounds += [
+        {"round": 1, "acc_loss": 0.5, "params": 80, "flops": 300, "outcome": "acceptable"},
+        {"round": 2, "acc_loss": 3.0, "params": 40, "flops": 150, "outcome": "violation"},
+    ]
+    diag = {"method": "aap", "rounds": rounds}
+    (bench / "runs" / "l1-0" / "diagnostics.json").write_text(json.dumps(diag))
     failed = bench / "runs" / "uniform-0.3x"
     failed.mkdir()
     row = status_row("resnet8", "uniform", "0.3x latency", "error", "budget infeasible")
     (failed / "row.json").write_text(json.dumps(row))
     files = make_report([str(bench), str(tmp_path / "single")], str(tmp_path / "rep"))
-    for name in ("accuracy_vs_latency", "channels", "predicted_vs_measured"):
+    for name in ("accuracy_vs_latency", "channels", "predicted_vs_measured", "aap_rounds"):
         assert files[name].endswith(".png")
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| l1 |" in md and "tp-magnitude" in md and "accuracy_vs_latency.png" in md
