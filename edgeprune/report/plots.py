@@ -137,33 +137,41 @@ def training_curves(histories: dict[str, list[dict]], path: str) -> str | None:
 
 def aap_rounds(rounds: dict[str, list[dict]], path: str) -> str | None:
     """AAP round by round (the paper's Figure 2b): accuracy loss, and params / FLOPs /
-    predicted and measured latency as ratios to dense; rolled-back rounds hollow."""
+    predicted and measured latency as ratios to dense; one colour per run, rolled-back
+    rounds hollow."""
     plt = _plt()
     rounds = {k: v for k, v in rounds.items() if len(v) > 1}
     if not rounds:
         return None
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.8))
     for label, recs in rounds.items():
         dense, rest = recs[0], recs[1:]
         r = [h["round"] for h in rest]
-        bad = ["none" if h["outcome"] == "violation" else None for h in rest]
-        line = a1.plot(r, [h.get("acc_loss") for h in rest], "-", lw=1, label=label)[0]
-        for x, h, face in zip(r, rest, bad, strict=True):
-            a1.plot(x, h.get("acc_loss"), "o", color=line.get_color(), mfc=face)
-        for key, style in (("params", ":"), ("flops", "--"), ("predicted_latency_ms", "-.")):
+        color = a1.plot(r, [h.get("acc_loss") for h in rest], "-", lw=1, label=label)[0]
+        color = color.get_color()
+        for x, h in zip(r, rest, strict=True):
+            face = "none" if h["outcome"] == "violation" else color
+            a1.plot(x, h.get("acc_loss"), "o", color=color, mfc=face)
+        for key, style in _AAP_SIZES:
             if dense.get(key):
                 ys = [h[key] / dense[key] if h.get(key) else None for h in rest]
-                a2.plot(r, ys, style, label=f"{label}: {key.replace('_ms', '')}")
-        meas = [
-            h["measured_latency_ms"] / h["dense_measured_latency_ms"]
-            if h.get("measured_latency_ms") and h.get("dense_measured_latency_ms")
-            else None
-            for h in rest
-        ]
+                a2.plot(r, ys, style, color=color, lw=1)
+        meas = [_measured_ratio(h) for h in rest]
         if any(m is not None for m in meas):
-            a2.plot(r, meas, "o-", ms=3, label=f"{label}: measured latency")
+            a2.plot(r, meas, "o-", color=color, ms=3, lw=1.5)
+    for key, style in _AAP_SIZES:  # the legend of the line styles
+        a2.plot([], [], style, color="0.3", label=key.replace("_ms", ""))
+    a2.plot([], [], "o-", color="0.3", ms=3, label="measured latency")
     a1.set(xlabel="round", ylabel="val top-1 loss (points)", title="AAP: accuracy loss")
-    a2.set(xlabel="round", ylabel="x dense", title="AAP: size (hollow: rolled back)")
+    a2.set(xlabel="round", ylabel="x dense", title="AAP: size per round")
     a1.legend(fontsize=6)
     a2.legend(fontsize=6)
     return _save(fig, path)
+
+
+_AAP_SIZES = (("params", ":"), ("flops", "--"), ("predicted_latency_ms", "-."))
+
+
+def _measured_ratio(h: dict) -> float | None:
+    ms, dense = h.get("measured_latency_ms"), h.get("dense_measured_latency_ms")
+    return ms / dense if ms and dense else None

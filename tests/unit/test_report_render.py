@@ -68,3 +68,15 @@ def test_report_cli_errors_and_no_plots(tmp_path, capsys):
     _run_dir(tmp_path / "one", "l1", 1.0, 0.8, 200)
     assert main(["report", str(tmp_path / "one"), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
     assert not list((tmp_path / "o").glob("*.png"))
+
+
+def test_reports_are_written_with_the_umask_not_mkstemps_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        _run_dir(tmp_path / "one", "l1", 1.0, 0.8, 200)
+        make_report([str(tmp_path / "one")], str(tmp_path / "o"), plots=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o" / "report.md").stat().st_mode & 0o777 == 0o644
