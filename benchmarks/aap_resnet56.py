@@ -66,34 +66,27 @@ def _run(args, name: str, method: str, budget, epochs: int, opts: dict) -> dict:
 
 
 def summarize(run_dir: str) -> dict:
-    """One row from a prune run dir (report.json, and diagnostics.json for AAP)."""
+    """One row from a prune run dir: the bench row (``build_row``) plus AAP's rounds."""
+    from edgeprune.report.rows import build_row
+
     with open(os.path.join(run_dir, "report.json")) as fh:
-        rep = json.load(fh)
-    d, p = rep["dense"], rep["pruned"]
-    row = {
-        "run": os.path.basename(run_dir.rstrip("/")),
-        "method": rep["method"],
-        "latency_ratio_measured": rep.get("latency_ratio"),
-        "params_ratio": p["params"] / d["params"],
-        "flops_ratio": p["flops"] / d["flops"],
-        "top1_dense": d["top1"],
-        "top1": p["top1"],
-        "budget_met": rep["budget_met"],
-        "recovery_epochs": rep.get("recovery_epochs"),
-        "wall_s": rep.get("wall_time_s"),
-    }
+        row = build_row(json.load(fh))
+    keep = ("method", "latency_ratio", "params_ratio", "flops_ratio", "pretrained_top1", "top1")
+    out = {"run": os.path.basename(run_dir.rstrip("/")), **{k: row[k] for k in keep}}
+    out.update(budget_met=row["budget_met"], recovery_epochs=row["recovery_epochs"])
+    out["wall_s"] = row["wall_s"]
     diag = os.path.join(run_dir, "diagnostics.json")
-    if rep["method"] == "aap" and os.path.isfile(diag):
+    if row["method"] == "aap" and os.path.isfile(diag):
         with open(diag) as fh:
             dg = json.load(fh)
         final = dg["final"]
-        row.update(
+        out.update(
             rounds=len(dg["rounds"]) - 1,
             chosen_round=final["chosen_round"],
             stop=final["stop_reason"],
             val_acc_loss_pp=final.get("acc_loss"),
         )
-    return row
+    return out
 
 
 def main(args: argparse.Namespace) -> list[dict]:
