@@ -92,8 +92,8 @@ def _fmt(v) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    from edgeprune.fileio import atomic_write_text
     from edgeprune.prune import run_prune
-    from edgeprune.surgery.plan import atomic_write_text
 
     rows = []
     print(

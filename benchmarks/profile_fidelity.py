@@ -82,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"| {name} | {v.label.removeprefix('uniform')} | {pr:.2f} | {mr:.2f} |")
         report["models"][name]["uniform"] = rows
     if args.json:
-        from edgeprune.surgery.plan import atomic_write_text
+        from edgeprune.fileio import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(report, indent=2))
     return 0

@@ -162,7 +162,7 @@ def _log(msg: str) -> None:
 
 
 def _write_json(path: str, obj) -> None:
-    from edgeprune.surgery.plan import atomic_write_text
+    from edgeprune.fileio import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=1, default=str))
 
@@ -197,7 +197,7 @@ def run_bench(cfg: BenchConfig) -> list[dict]:
 
 def write_csv(out: str, rows: list[dict]) -> str:
     """Write ``out/results.csv`` atomically; returns its path."""
-    from edgeprune.surgery.plan import atomic_write_text
+    from edgeprune.fileio import atomic_write_text
 
     path = os.path.join(out, "results.csv")
     atomic_write_text(path, rows_to_csv(rows))

@@ -508,7 +508,7 @@ def _report(
 
 
 def _write_json(path: str, obj: dict) -> None:
-    from edgeprune.surgery.plan import atomic_write_text
+    from edgeprune.fileio import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=1, default=float))
 

@@ -165,7 +165,7 @@ def _validate(args) -> int:
         if target is not None:
             target.close()
     if args.json:
-        from edgeprune.surgery.plan import atomic_write_text
+        from edgeprune.fileio import atomic_write_text
 
         first = report[args.model[0]]
         doc = {

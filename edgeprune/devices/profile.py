@@ -368,9 +368,6 @@ def save_profile(profile: DeviceProfile, path: str | os.PathLike) -> Path:
     """Write a profile YAML atomically; returns the path."""
     import yaml
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(profile.to_dict(), sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    from edgeprune.fileio import atomic_write_text
+
+    return atomic_write_text(path, yaml.safe_dump(profile.to_dict(), sort_keys=False))

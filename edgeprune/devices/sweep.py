@@ -20,6 +20,7 @@ from pathlib import Path
 from edgeprune.cost.latency_table import REQUIRED_COLUMNS
 from edgeprune.cost.ops import LayerOp
 from edgeprune.errors import UserError
+from edgeprune.fileio import atomic_write
 
 COARSE_ABOVE = 128  # channel ranges wider than this get the coarse grid
 RowKey = tuple  # (op, c_in, c_out, kernel, stride, h_in, w_in)
@@ -219,10 +220,7 @@ def read_partial(path: Path):
 
 def write_csv_atomic(df, path: Path) -> None:
     """Write a DataFrame as CSV via a temp file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 def done_keys(df) -> set[RowKey]:

@@ -138,8 +138,8 @@ def _header(df: pd.DataFrame) -> str:
 
 def make_report(paths: list[str], out: str, plots: bool = True) -> dict[str, str]:
     """Write report.md, report.html, results.csv (and PNGs) to ``out``; returns the paths."""
+    from edgeprune.fileio import atomic_write_text
     from edgeprune.report.rows import rows_to_csv
-    from edgeprune.surgery.plan import atomic_write_text
 
     if plots:
         from edgeprune.errors import require

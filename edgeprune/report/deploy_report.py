@@ -8,6 +8,8 @@ import json
 import math
 import os
 
+from edgeprune.fileio import atomic_write_text
+
 PRIMARY_KEYS = (
     "batch",
     "latency_ms_median",
@@ -71,17 +73,6 @@ def build_report(meta: dict, rows: list[dict]) -> dict:
     return report
 
 
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _clean(obj):
     """JSON-safe: NaN/inf become null."""
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -116,12 +107,15 @@ def _fmt(v, digits: int = 3) -> str:
 def render_markdown(report: dict) -> str:
     """A short human-readable summary."""
     ident = report.get("device_identity") or {}
+    device = " ".join(
+        str(ident[k]) for k in ("hostname", "machine", "cpu", "board") if ident.get(k)
+    )
     lines = [
         f"# Deploy report: {report.get('model')} on {report.get('device')}",
         "",
         f"- runtime: {report.get('runtime')} {report.get('runtime_version') or ''}".rstrip()
         + f" ({report.get('precision', 'fp32')}, threads={report.get('threads')})",
-        f"- device: {ident.get('hostname', '-')} {ident.get('machine', '')} {ident.get('cpu', '')}".rstrip(),
+        f"- device: {device or '-'}",
         f"- params: {_fmt(report.get('params'))}, FLOPs (MACs): {_fmt(report.get('flops'))}, "
         f"ONNX: {_fmt(report.get('onnx_size_bytes'))} bytes",
         "",
@@ -167,7 +161,7 @@ def write_report(out_dir: str, report: dict) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     clean = _clean(report)
     paths = {ext: os.path.join(out_dir, f"report.{ext}") for ext in ("json", "csv", "md")}
-    _atomic_write(paths["json"], json.dumps(clean, indent=2, sort_keys=False) + "\n")
-    _atomic_write(paths["csv"], render_csv(clean))
-    _atomic_write(paths["md"], render_markdown(clean))
+    atomic_write_text(paths["json"], json.dumps(clean, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(paths["csv"], render_csv(clean))
+    atomic_write_text(paths["md"], render_markdown(clean))
     return paths

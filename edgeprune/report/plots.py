@@ -21,12 +21,10 @@ def _plt():
 
 
 def _save(fig, path: str) -> str:
-    import os
+    from edgeprune.fileio import atomic_write
 
-    tmp = path + ".tmp.png"
     fig.tight_layout()
-    fig.savefig(tmp, dpi=DPI)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI))
     fig.clear()
     return path
 

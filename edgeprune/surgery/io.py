@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from edgeprune.errors import UserError
-from edgeprune.surgery.plan import Plan, atomic_write_text
+from edgeprune.fileio import atomic_write, atomic_write_text
+from edgeprune.surgery.plan import Plan
 
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.pt"
@@ -29,10 +29,8 @@ def save_pruned(
     """Write ``model.json`` (name, kwargs, plan, input size) and ``weights.pt`` atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".weights.", dir=out)
-    os.close(fd)
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, out / WEIGHTS)
+    state = model.state_dict()
+    atomic_write(out / WEIGHTS, lambda tmp: torch.save(state, tmp))
     meta = {
         "format": "edgeprune-pruned-v1",
         "model": name,

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 
+from edgeprune.fileio import atomic_write
 from edgeprune.targets.base import RunResult, TargetError
 
 
 def _copy_atomic(src: str, dst: str) -> None:
-    tmp = f"{dst}.part{os.getpid()}"
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 class LocalTarget:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +10,14 @@ import numpy as np
 import torch
 
 from edgeprune.errors import UserError
+from edgeprune.fileio import atomic_write
 
 LAST = "last.pt"
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), fsync=True)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

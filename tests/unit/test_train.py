@@ -55,7 +55,8 @@ def test_training_lowers_the_loss():
     res = train(model, loader, TrainConfig(epochs=8, lr=0.05, progress=False), val_loader=loader)
     after = evaluate(model, loader, progress=False)
     assert after.loss < 0.5 * before.loss and after.top1 > 0.9
-    assert len(res.history) == 8 and res.final == after
+    assert len(res.history) == 8 and res.final.top1 == after.top1
+    assert res.final.loss == pytest.approx(after.loss, rel=1e-6)  # float sums vary by threads
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
     assert after.n == 64 and 0 <= after.top1 <= after.top5 <= 1
 
@@ -140,7 +141,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     save_atomic({"epoch": 1}, path)
 
     def crash(obj, f):
-        f.write(b"half a checkpoint")
+        with open(f, "wb") as fh:
+            fh.write(b"half a checkpoint")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(ckpt_mod.torch, "save", crash)

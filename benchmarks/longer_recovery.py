@@ -1,0 +1,142 @@
+"""Longer recovery for the rows of a bench run: does the gap to dense close with more epochs?
+
+Every finished row of the chosen budgets (and the dense row) continues from its model after
+the standard 1-epoch recovery with a second standard recovery of ``--epochs`` epochs (SGD
+Nesterov 0.9, wd 5e-4, batch 128, one-cycle LR peaking at 0.02, crop + flip, all 50k
+training images), then top-1 on the test split. Every row gets the same extra training, so
+the rows stay comparable. Writes ``longer_recovery.csv`` into the run dir, one row at a time;
+an interrupted run resumes (per-epoch checkpoints under ``<row>/recovery-plus<N>/``)::
+
+    python benchmarks/longer_recovery.py --run runs/r56-table --budgets 0.5x --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import time
+from dataclasses import replace
+
+import torch
+
+from edgeprune.bench_harness import run_dir_name, standard_recovery
+from edgeprune.errors import UserError
+from edgeprune.fileio import atomic_write_text
+from edgeprune.models import load_model
+
+WEIGHTS = "../shared/weights/cifar10/resnet56-4bfd9763.th"
+DATA = "../shared/data/cifar10-jpeg"
+FIELDS = [
+    "method",
+    "budget",
+    "latency_ratio",
+    "top1_1ep",
+    "extra_epochs",
+    "top1_longer",
+    "gain",
+    "train_s",
+]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="an `edgeprune bench` run dir (results.csv)")
+    p.add_argument("--budgets", default="0.5x", help="which budget columns to extend")
+    p.add_argument("--epochs", type=int, default=4, help="extra recovery epochs")
+    p.add_argument("--weights", default=WEIGHTS, help="dense weights (for the dense row)")
+    p.add_argument("--data-root", default=DATA)
+    p.add_argument("--limit-batches", type=int, help="smoke runs only")
+    p.add_argument("--seed", type=int, default=1, help="a seed other than the first recovery's")
+    return p
+
+
+def read_csv(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_rows(path: str, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def selected(results: list[dict], budgets: list[str]) -> list[dict]:
+    """The dense row and every ok row whose latency budget is one of ``budgets``."""
+    wanted = {f"{b} latency" for b in budgets}
+    return [
+        r
+        for r in results
+        if r["method"] == "dense" or (r["status"] == "ok" and r["budget"] in wanted)
+    ]
+
+
+def start_model(run: str, row: dict, weights: str) -> tuple[torch.nn.Module, str]:
+    """The row's model after the first recovery, and its run dir."""
+    if row["method"] == "dense":
+        d = os.path.join(run, "runs", "dense")
+        model = load_model("resnet56", weights).model
+        ckpt = torch.load(os.path.join(d, "recovery", "last.pt"), map_location="cpu")
+        model.load_state_dict(ckpt["model"])
+        return model, d
+    label = row["budget"].split()[0]
+    d = os.path.join(run, "runs", run_dir_name(row["method"], "latency", label))
+    return load_model(d).model, d
+
+
+def extend(args: argparse.Namespace, row: dict) -> dict:
+    from edgeprune.data import build_loader
+    from edgeprune.train import evaluate, train
+
+    model, d = start_model(args.run, row, args.weights)
+    loader = build_loader(args.data_root, "train", 128, seed=args.seed)
+    test = build_loader(args.data_root, "test", 256)
+    tcfg = replace(
+        standard_recovery(), epochs=args.epochs, limit_batches=args.limit_batches, seed=args.seed
+    )
+    t0 = time.time()
+    train(model, loader, tcfg, ckpt_dir=os.path.join(d, f"recovery-plus{args.epochs}"), resume=True)
+    train_s = time.time() - t0
+    top1 = float(evaluate(model.eval(), test, limit_batches=args.limit_batches).top1)
+    before = float(row["top1"])
+    return {
+        "method": row["method"],
+        "budget": row["budget"],
+        "latency_ratio": row["latency_ratio"],
+        "top1_1ep": before,
+        "extra_epochs": args.epochs,
+        "top1_longer": top1,
+        "gain": top1 - before,
+        "train_s": round(train_s, 1),
+    }
+
+
+def main(args: argparse.Namespace) -> list[dict]:
+    results = read_csv(os.path.join(args.run, "results.csv"))
+    if not results:
+        raise UserError(f"{args.run} holds no results.csv from `edgeprune bench`")
+    out = os.path.join(args.run, f"longer_recovery_plus{args.epochs}.csv")
+    done = read_csv(out)
+    have = {(r["method"], r["budget"]) for r in done}
+    for row in selected(results, args.budgets.split(",")):
+        if (row["method"], row["budget"]) in have:
+            continue
+        print(f"[longer] {row['method']} {row['budget']}: +{args.epochs} epochs", file=sys.stderr)
+        done.append(extend(args, row))
+        write_rows(out, done)
+    print(out)
+    return done
+
+
+if __name__ == "__main__":
+    try:
+        main(get_args_parser().parse_args())
+    except UserError as e:
+        sys.exit(f"error: {e}")
