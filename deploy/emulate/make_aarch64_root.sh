@@ -2,7 +2,7 @@
 # An emulated 64-bit "Raspberry Pi 3B+" for proving the ARM path without the board:
 # a Debian bookworm arm64 root with python3, numpy and onnxruntime (aarch64 wheels from
 # PyPI), run by qemu-user as a Cortex-A53. Needs root (debootstrap), network to the Debian
-# mirror and PyPI, and ~250 MB. Timings under emulation are ~450x slow: useless for latency,
+# mirror and PyPI, and ~250 MB. Emulation is hundreds of times slower than the board: useless for latency,
 # good for "the agent and the model run on aarch64 ONNX Runtime".
 #
 #   sudo bash deploy/emulate/make_aarch64_root.sh /opt/pi3-root
