@@ -10,6 +10,8 @@ prints one JSON line per model (latency mean/median/p90/p99 in ms, throughput in
 n, runtime version, threads, device identity). ``--interleave`` alternates the models run
 by run so that their ratio is measured under the same machine conditions; intra-op thread
 spinning is then disabled, or the idle session's spinning threads steal the cores.
+Where ``X.check.npz`` lies beside ``X.onnx`` (an ``input`` and the host's ``output``), the
+line also holds ``check_max_abs_diff``: do the device's kernels compute what the host did?
 
 The timing routine here (``measure``) is the one routine edgeprune uses for every timing;
 ``edgeprune.bench`` re-exports it.
@@ -22,7 +24,7 @@ import platform
 import sys
 import time
 
-__version__ = "1"
+__version__ = "2"
 
 
 def summarize(times_s, batch=1):
@@ -222,6 +224,7 @@ def run_models(
         )
         for p in paths
     ]
+    checks = [output_check(sess, p) for sess, p in zip(sessions, paths)]  # noqa: B905 (3.7)
     calls = []
     for sess in sessions:
         feeds = _feed(sess, batch)
@@ -232,7 +235,7 @@ def run_models(
         stats = [measure(c, warmup, min_time_s, min_runs, batch=batch) for c in calls]
     ident = device_identity()
     results = []
-    for path, sess, st in zip(paths, sessions, stats):  # noqa: B905 (Python 3.7)
+    for path, sess, st, check in zip(paths, sessions, stats, checks):  # noqa: B905 (Python 3.7)
         row = {
             "model": os.path.basename(path),
             "runtime": "ort",
@@ -245,6 +248,7 @@ def run_models(
             "device": ident,
         }
         row.update(st)
+        row.update(check or {})
         if save_optimized:
             row["optimized_model"] = os.path.basename(_opt_path(path))
         results.append(row)
@@ -257,6 +261,29 @@ def run_models(
 
 def _opt_path(path):
     return os.path.splitext(path)[0] + ".opt.onnx"
+
+
+def check_path(path):
+    """``X.check.npz`` beside ``X.onnx``: an ``input`` and the host framework's ``output``."""
+    return os.path.splitext(path)[0] + ".check.npz"
+
+
+def output_check(session, path):
+    """{max |device output - host output|, max |host output|} on the host's input, or None."""
+    import numpy as np
+
+    ref_path = check_path(path)
+    if not os.path.isfile(ref_path):
+        return None
+    with np.load(ref_path) as ref:
+        x, expected = ref["input"], ref["output"]
+    out = session.run(None, {session.get_inputs()[0].name: x})[0].astype(np.float64)
+    expected = expected.astype(np.float64)
+    diff = np.max(np.abs(out - expected)) if out.shape == expected.shape else np.inf
+    return {
+        "check_max_abs_diff": float(diff),
+        "check_output_scale": float(np.max(np.abs(expected))),
+    }
 
 
 def get_args_parser():

@@ -32,6 +32,8 @@ class ExportConfig:
     rtol: float = 1e-3
     parity: bool = True
     seed: int = 0
+    # also write X.check.npz (the input and torch's output) for the device agent's check
+    check_file: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +52,7 @@ class ExportResult:
     size_bytes: int
     input_shape: tuple
     max_abs_diff: float | None
+    check_path: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -94,16 +97,34 @@ def export_onnx(
             raise UserError(
                 f"the exported ONNX model is invalid: {str(exc).splitlines()[0]}"
             ) from exc
-        diff = None
+        diff, check = None, None
+        with torch.no_grad():
+            ref = model(x).detach().cpu().numpy()
         if cfg.parity:
-            with torch.no_grad():
-                ref = model(x).detach().cpu().numpy()
             diff = parity_check(tmp, x.numpy(), ref, cfg.atol, cfg.rtol)
+        if cfg.check_file:
+            check = write_check_file(path, x.numpy(), ref)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return ExportResult(path, cfg.opset, os.path.getsize(path), shape, diff)
+    return ExportResult(path, cfg.opset, os.path.getsize(path), shape, diff, check)
+
+
+def check_file_path(onnx_path: str) -> str:
+    """``X.check.npz`` beside ``X.onnx`` (the name the device agent looks for)."""
+    return os.path.splitext(onnx_path)[0] + ".check.npz"
+
+
+def write_check_file(onnx_path: str, x, ref) -> str:
+    """Save the input and torch's output beside the model, for the on-device output check."""
+    import numpy as np
+
+    from edgeprune.fileio import atomic_write
+
+    path = check_file_path(onnx_path)
+    atomic_write(path, lambda tmp: np.savez(tmp, input=x, output=ref))
+    return path
 
 
 def parity_check(onnx_path: str, x, ref, atol: float = 1e-4, rtol: float = 1e-3) -> float:

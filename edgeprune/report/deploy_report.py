@@ -118,8 +118,13 @@ def render_markdown(report: dict) -> str:
         f"- device: {device or '-'}",
         f"- params: {_fmt(report.get('params'))}, FLOPs (MACs): {_fmt(report.get('flops'))}, "
         f"ONNX: {_fmt(report.get('onnx_size_bytes'))} bytes",
-        "",
     ]
+    if report.get("device_check_max_abs_diff") is not None:
+        lines.append(
+            "- outputs on the device vs torch on the host: max |diff| "
+            f"{report['device_check_max_abs_diff']:.3g}"
+        )
+    lines.append("")
     dense = any("speedup" in r for r in report["results"])
     head = ["batch", "median ms", "p90 ms", "p99 ms", "img/s", "predicted ms"]
     if dense:

@@ -196,9 +196,8 @@ def _export(cfg: DeployConfig, loaded) -> tuple[dict, dict, dict]:
     if cfg.compare_dense:  # a pruned model's dense twin; weights do not change timings
         models["dense"] = create_model(loaded.name).eval() if pruned else loaded.model
         paths["dense"] = os.path.join(cfg.out, "dense.onnx")
-    exports = {
-        k: export_onnx(m, loaded.input_size, paths[k], cfg.export) for k, m in models.items()
-    }
+    export = replace(cfg.export, check_file=True)  # for the output check on the device
+    exports = {k: export_onnx(m, loaded.input_size, paths[k], export) for k, m in models.items()}
     return paths, models, exports
 
 
@@ -237,6 +236,21 @@ def _benchmark(
     return rows, raw, layers, used
 
 
+def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str | None:
+    """A note when the device's outputs were not checked or stray from the host's."""
+    diff = result.get("check_max_abs_diff")
+    if diff is None:
+        return f"outputs on the device not checked ({runtime} runs without the device agent)"
+    # 10x the export tolerance: other fp32 kernels round differently; a wrong one is far off
+    bound = 10 * (export.atol + export.rtol * result.get("check_output_scale", 0.0))
+    if not diff <= bound:
+        return (
+            f"outputs on the device differ from the host's by up to {diff:.3g} "
+            f"(expected <= {bound:g}): check the runtime, provider and precision"
+        )
+    return None
+
+
 def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict:
     """Deploy ``cfg.model`` to ``cfg.device``; write and return the report dict.
 
@@ -264,7 +278,8 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
         progress(f"export to ONNX (opset {cfg.export.opset}, parity check vs torch)")
         paths, models, exports = _export(cfg, loaded)
         progress(f"upload {len(paths)} model(s) + {runtime.name} files to {target.name}")
-        with DeviceSession(target, runtime, list(paths.values()), python) as session:
+        checks = [e.check_path for e in exports.values() if e.check_path]
+        with DeviceSession(target, runtime, list(paths.values()), python, checks) as session:
             rows, results_by_batch, layers, used = _benchmark(
                 cfg, dev, runtime, session, loaded, progress, notes
             )
@@ -297,6 +312,8 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
         "onnx_size_bytes": exports["model"].size_bytes,
         "onnx_opset": exports["model"].opset,
         "parity_max_abs_diff": exports["model"].max_abs_diff,
+        "device_check_max_abs_diff": first.get("check_max_abs_diff"),
+        "device_check_output_scale": first.get("check_output_scale"),
         "input_size": list(loaded.input_size),
         "device_identity": first.get("device"),
         "runtime_versions": versions,
@@ -304,6 +321,9 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "notes": notes,
     }
+    note = _device_check_note(first, runtime.name, cfg.export)
+    if note:
+        notes.append(note)
     if cfg.compare_dense:
         dense_params, dense_flops, _ = _counts(models["dense"], loaded.input_size)
         meta.update(

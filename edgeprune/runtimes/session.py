@@ -16,10 +16,16 @@ class DeviceSession:
     """Upload files once, run several benchmarks, remove the remote dir at exit (also on error).
 
     Used as a context manager: ``with DeviceSession(target, runtime, paths) as s: s.run(st)``.
+    ``extra_files`` are uploaded beside the models (the agent's ``X.check.npz``).
     """
 
     def __init__(
-        self, target, runtime, model_paths: Sequence[str], python: str = "python3"
+        self,
+        target,
+        runtime,
+        model_paths: Sequence[str],
+        python: str = "python3",
+        extra_files: Sequence[str] = (),
     ) -> None:
         names = [os.path.basename(p) for p in model_paths]
         if len(set(names)) != len(names):
@@ -30,6 +36,7 @@ class DeviceSession:
         self.target, self.runtime = target, runtime
         self.model_paths = [os.fspath(p) for p in model_paths]
         self.model_names = names
+        self.extra_files = [os.fspath(p) for p in extra_files]  # e.g. X.check.npz
         self.python = python
         self.workdir = ""
 
@@ -40,7 +47,7 @@ class DeviceSession:
     def __enter__(self) -> DeviceSession:
         self.workdir = self.target.mkdtemp("edgeprune-")
         try:
-            for local in list(self.runtime.support_files()) + self.model_paths:
+            for local in [*self.runtime.support_files(), *self.model_paths, *self.extra_files]:
                 self.target.put(local, self.remote(os.path.basename(local)))
         except BaseException:
             self.close()

@@ -71,4 +71,7 @@ def test_deploy_pruned_model_to_emulated_pi(sshd, tmp_path):
     assert report["runtime"] == "ort" and report["latency_ms_median"] > 0
     assert report["dense_latency_ms_median"] > 0 and report["speedup"] > 0
     assert report["predicted_latency_ms"] > 0  # from the rpi3 table
+    # aarch64 kernels computed torch's outputs
+    assert report["device_check_max_abs_diff"] <= 1e-4 * report["device_check_output_scale"]
+    assert not [n for n in report["notes"] if "outputs on the device" in n]
     assert not [p for p in os.listdir(sshd.remote_tmp) if p.startswith("edgeprune-")]

@@ -96,3 +96,26 @@ def test_export_config_roundtrip():
     cfg = ExportConfig(opset=13, dynamic_batch=False)
     assert ExportConfig.from_dict(cfg.to_dict()) == cfg
     torch.manual_seed(0)
+
+
+def test_check_file_lets_the_agent_find_a_wrong_output(tmp_path):
+    from edgeprune.deploy_agent.edgeprune_agent import run_models
+    from edgeprune.runtimes.deploy import _device_check_note
+
+    path = str(tmp_path / "m.onnx")
+    res = export_onnx(Tiny(), (3, 16, 16), path, ExportConfig(check_file=True))
+    assert res.check_path == str(tmp_path / "m.check.npz")
+    fast = dict(warmup=1, min_time_s=0.01, min_runs=2)
+    good = run_models([path], **fast)[0]
+    assert good["check_max_abs_diff"] < 1e-5 and good["check_output_scale"] > 0
+    assert _device_check_note(good, "ort", ExportConfig()) is None
+
+    with np.load(res.check_path) as ref:
+        x, y = ref["input"], ref["output"]
+    np.savez(res.check_path, input=x, output=y + 0.5)  # a device that computes something else
+    bad = run_models([path], **fast)[0]
+    assert bad["check_max_abs_diff"] == pytest.approx(0.5, abs=1e-4)
+    assert "differ from the host's" in _device_check_note(bad, "ort", ExportConfig())
+    os.unlink(res.check_path)
+    assert "check_max_abs_diff" not in run_models([path], **fast)[0]
+    assert "not checked" in _device_check_note({}, "tensorrt", ExportConfig())
