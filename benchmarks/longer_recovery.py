@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 import time
@@ -22,13 +23,11 @@ from dataclasses import replace
 
 import torch
 
-from edgeprune.bench_harness import run_dir_name, standard_recovery
+from edgeprune.bench_harness import standard_recovery
 from edgeprune.errors import UserError
 from edgeprune.fileio import atomic_write_text
 from edgeprune.models import load_model
 
-WEIGHTS = "../shared/weights/cifar10/resnet56-4bfd9763.th"
-DATA = "../shared/data/cifar10-jpeg"
 FIELDS = [
     "method",
     "budget",
@@ -46,8 +45,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="an `edgeprune bench` run dir (results.csv)")
     p.add_argument("--budgets", default="0.5x", help="which budget columns to extend")
     p.add_argument("--epochs", type=int, default=4, help="extra recovery epochs")
-    p.add_argument("--weights", default=WEIGHTS, help="dense weights (for the dense row)")
-    p.add_argument("--data-root", default=DATA)
+    p.add_argument("--data-root", help="default: the bench run's")
     p.add_argument("--limit-batches", type=int, help="smoke runs only")
     p.add_argument("--seed", type=int, default=1, help="a seed other than the first recovery's")
     return p
@@ -69,33 +67,31 @@ def write_rows(path: str, rows: list[dict]) -> None:
 
 
 def selected(results: list[dict], budgets: list[str]) -> list[dict]:
-    """The dense row and every ok row whose latency budget is one of ``budgets``."""
-    wanted = {f"{b} latency" for b in budgets}
+    """The dense row and every ok row whose budget label is one of ``budgets``."""
     return [
         r
         for r in results
-        if r["method"] == "dense" or (r["status"] == "ok" and r["budget"] in wanted)
+        if r["method"] == "dense" or (r["status"] == "ok" and r["budget"].split()[0] in budgets)
     ]
 
 
-def start_model(run: str, row: dict, weights: str) -> tuple[torch.nn.Module, str]:
+def start_model(run: str, row: dict, bench: dict) -> tuple[torch.nn.Module, str]:
     """The row's model after the first recovery, and its run dir."""
-    if row["method"] == "dense":
-        d = os.path.join(run, "runs", "dense")
-        model = load_model("resnet56", weights).model
-        ckpt = torch.load(os.path.join(d, "recovery", "last.pt"), map_location="cpu")
-        model.load_state_dict(ckpt["model"])
-        return model, d
-    label = row["budget"].split()[0]
-    d = os.path.join(run, "runs", run_dir_name(row["method"], "latency", label))
-    return load_model(d).model, d
+    d = os.path.join(run, row.get("run_dir") or "runs/dense")
+    if row["method"] != "dense":
+        return load_model(d).model, d
+    model = load_model(bench["model"], bench.get("weights")).model
+    first = os.path.join(d, "recovery", "last.pt")
+    if os.path.isfile(first):  # none when the bench ran with --recovery 0
+        model.load_state_dict(torch.load(first, map_location="cpu")["model"])
+    return model, d
 
 
 def extend(args: argparse.Namespace, row: dict) -> dict:
     from edgeprune.data import build_loader
     from edgeprune.train import evaluate, train
 
-    model, d = start_model(args.run, row, args.weights)
+    model, d = start_model(args.run, row, args.bench)
     loader = build_loader(args.data_root, "train", 128, seed=args.seed)
     test = build_loader(args.data_root, "test", 256)
     tcfg = replace(
@@ -120,8 +116,17 @@ def extend(args: argparse.Namespace, row: dict) -> dict:
 
 def main(args: argparse.Namespace) -> list[dict]:
     results = read_csv(os.path.join(args.run, "results.csv"))
+    try:
+        with open(os.path.join(args.run, "bench.json")) as fh:
+            args.bench = json.load(fh)["config"]
+    except (OSError, ValueError, KeyError):
+        results = []
     if not results:
-        raise UserError(f"{args.run} holds no results.csv from `edgeprune bench`")
+        raise UserError(f"{args.run} holds no results.csv and bench.json from `edgeprune bench`")
+    data_root = args.data_root or args.bench.get("data_root")
+    if not data_root:
+        raise UserError("--data-root is needed (the bench run had none)")
+    args.data_root = data_root
     out = os.path.join(args.run, f"longer_recovery_plus{args.epochs}.csv")
     done = read_csv(out)
     have = {(r["method"], r["budget"]) for r in done}

@@ -184,15 +184,59 @@ def run_bench(cfg: BenchConfig) -> list[dict]:
 
     for label in cfg.budgets:
         make_budget(cfg, label)  # bad labels fail before any work
+    config = merged_config(cfg)
     env = environment(cfg.device)
     os.makedirs(cfg.out, exist_ok=True)
-    _write_json(os.path.join(cfg.out, "bench.json"), {"config": cfg.to_dict(), **env})
+    _write_json(os.path.join(cfg.out, "bench.json"), {"config": config, **env})
     rows: list[dict] = []
     jobs = [("dense", None)] + [(m, b) for m in cfg.methods for b in cfg.budgets]
     for method, label in jobs:
         rows.append(run_one(cfg, method, label, env))
-        write_csv(cfg.out, rows)
+        write_csv(cfg.out, rows + earlier_rows(cfg.out, rows))
     return rows
+
+
+# What makes rows of one table comparable; a second bench into the same --out must share them.
+SAME_TABLE = ("model", "budget_kind", "device", "recovery_epochs", "seed", "limit_batches")
+
+
+def merged_config(cfg: BenchConfig) -> dict:
+    """This run's config, with the methods and budgets of earlier runs into ``cfg.out`` added.
+
+    Raises UserError when ``cfg.out`` holds a bench whose rows would not compare with these.
+    """
+    try:
+        with open(os.path.join(cfg.out, "bench.json")) as fh:
+            old = json.load(fh)["config"]
+    except (OSError, ValueError, KeyError):
+        return cfg.to_dict()
+    clash = [k for k in SAME_TABLE if old.get(k) != getattr(cfg, k)]
+    if clash:
+        were = ", ".join(f"{k}={old.get(k)!r}" for k in clash)
+        raise UserError(
+            f"{cfg.out} holds a bench with {were}; its rows would not compare: use another --out"
+        )
+    d = cfg.to_dict()
+    for key in ("methods", "budgets"):
+        d[key] = list(dict.fromkeys([*old.get(key, []), *d[key]]))
+    return d
+
+
+def earlier_rows(out: str, rows: list[dict]) -> list[dict]:
+    """The saved rows under ``out/runs`` that ``rows`` (this run's) do not hold, by run dir."""
+    seen = {r.get("run_dir") for r in rows}
+    runs = os.path.join(out, "runs")
+    names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+    found = []
+    for name in names:
+        if os.path.join("runs", name) in seen:
+            continue
+        try:
+            with open(os.path.join(runs, name, "row.json")) as fh:
+                found.append(json.load(fh))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def write_csv(out: str, rows: list[dict]) -> str:

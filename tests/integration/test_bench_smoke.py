@@ -1,6 +1,8 @@
 """`edgeprune bench` + `edgeprune report` end to end: real models, ORT on this host, real data."""
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,16 @@ def test_bench_then_report(tmp_path):
     pngs = {p.name for p in rep.glob("*.png")}
     assert {"accuracy_vs_latency.png", "channels.png", "latency_breakdown.png"} <= pngs
     assert "base64," in (rep / "report.html").read_text()
+
+    # benchmarks/longer_recovery.py: every row of the 0.5x column trained on, then evaluated
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "longer_recovery.py"
+    cmd = [sys.executable, str(script), "--run", str(out), "--budgets", "0.5x", "--epochs", "1"]
+    cmd += ["--limit-batches", "1"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    longer = list(csv.DictReader((out / "longer_recovery_plus1.csv").open()))
+    assert {r["method"] for r in longer} == {"dense", "l1", "uniform", "tp-magnitude"}
+    assert all(0 <= float(r["top1_longer"]) <= 1 for r in longer)
+    again = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert "+1 epochs" not in again.stderr  # resumed: nothing trained twice
+    bad = subprocess.run([*cmd[:3], str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr

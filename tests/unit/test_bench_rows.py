@@ -81,14 +81,8 @@ def test_pareto_front():
 
 
 def _cfg(tmp_path, **kw):
-    return BenchConfig(
-        model="resnet8",
-        out=str(tmp_path),
-        methods=("l1",),
-        budgets=("0.5x",),
-        budget_kind="flops",
-        **kw,
-    )
+    base = dict(model="resnet8", methods=("l1",), budgets=("0.5x",), budget_kind="flops")
+    return BenchConfig(out=str(tmp_path), **{**base, **kw})
 
 
 ENV = {"versions": {"torch": "x"}, "device": None}
@@ -118,3 +112,21 @@ def test_config_errors_are_one_sentence(tmp_path):
     with pytest.raises(UserError):
         make_budget(_cfg(tmp_path), "half")
     assert BenchConfig.from_dict(_cfg(tmp_path).to_dict()) == _cfg(tmp_path)
+
+
+def test_a_second_bench_into_the_same_dir_adds_to_the_table(tmp_path):
+    from edgeprune.bench_harness import earlier_rows, merged_config
+
+    first = _cfg(tmp_path, methods=("l1", "paam"), budgets=("0.5x",))
+    (tmp_path / "bench.json").write_text(json.dumps({"config": first.to_dict()}))
+    merged = merged_config(_cfg(tmp_path, methods=("aap", "l1"), budgets=("0.3x",)))
+    assert merged["methods"] == ["l1", "paam", "aap"] and merged["budgets"] == ["0.5x", "0.3x"]
+    with pytest.raises(UserError, match="seed=0"):
+        merged_config(_cfg(tmp_path, seed=1))
+
+    for name in ("dense", "l1-flops-0.5x", "aap-flops-0.3x"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "row.json").write_text(json.dumps({"run_dir": f"runs/{name}"}))
+    (tmp_path / "runs" / "broken").mkdir()  # a run that died before its row: left out
+    this_run = [{"run_dir": "runs/dense"}, {"run_dir": "runs/aap-flops-0.3x"}]
+    assert earlier_rows(str(tmp_path), this_run) == [{"run_dir": "runs/l1-flops-0.5x"}]
