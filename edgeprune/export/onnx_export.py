@@ -111,18 +111,14 @@ def export_onnx(
     return ExportResult(path, cfg.opset, os.path.getsize(path), shape, diff, check)
 
 
-def check_file_path(onnx_path: str) -> str:
-    """``X.check.npz`` beside ``X.onnx`` (the name the device agent looks for)."""
-    return os.path.splitext(onnx_path)[0] + ".check.npz"
-
-
 def write_check_file(onnx_path: str, x, ref) -> str:
     """Save the input and torch's output beside the model, for the on-device output check."""
     import numpy as np
 
+    from edgeprune.deploy_agent.edgeprune_agent import check_path
     from edgeprune.fileio import atomic_write
 
-    path = check_file_path(onnx_path)
+    path = check_path(onnx_path)  # the name the device agent looks for
     atomic_write(path, lambda tmp: np.savez(tmp, input=x, output=ref))
     return path
 
