@@ -22,7 +22,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field, fields
 
-from edgeprune.errors import UserError
+from edgeprune.errors import InfeasibleBudget, UserError
 from edgeprune.report.rows import (
     build_row,
     rows_to_csv,
@@ -167,15 +167,18 @@ def _write_json(path: str, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, default=str))
 
 
+FINAL_STATUSES = ("ok", "infeasible")  # rows a resumed bench keeps; errors run again
+
+
 def done_row(run_dir: str) -> dict | None:
-    """The saved row of a completed run, or None (missing, unreadable or not ok)."""
+    """The saved row of a completed run, or None (missing, unreadable or an error)."""
     path = os.path.join(run_dir, "row.json")
     try:
         with open(path) as fh:
             row = json.load(fh)
     except (OSError, ValueError):
         return None
-    return row if row.get("status") == "ok" else None
+    return row if row.get("status") in FINAL_STATUSES else None
 
 
 def run_bench(cfg: BenchConfig) -> list[dict]:
@@ -267,6 +270,8 @@ def run_one(cfg: BenchConfig, method: str, label: str | None, env: dict) -> dict
     _log(f"{name}: running")
     try:
         row = _run_dense(cfg, d) if label is None else _run_method(cfg, method, label, d)
+    except InfeasibleBudget as err:  # a result: this method cannot reach this budget
+        row = status_row(cfg.model, method, budget, "infeasible", str(err))
     except UserError as err:
         row = status_row(cfg.model, method, budget, "error", str(err))
     except Exception as err:  # one broken method must not end a long bench

@@ -17,6 +17,10 @@ class UserError(Exception):
             self.exit_code = exit_code
 
 
+class InfeasibleBudget(UserError):
+    """No model the method can make meets the budget (a result, not a failure to run)."""
+
+
 class MissingExtraError(UserError, ImportError):
     """An optional dependency is missing; names the extra to install."""
 

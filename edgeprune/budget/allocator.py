@@ -16,7 +16,7 @@ import torch
 
 from edgeprune.budget.budget import Budget
 from edgeprune.budget.costmodel import CostModel
-from edgeprune.errors import UserError
+from edgeprune.errors import InfeasibleBudget, UserError
 from edgeprune.surgery.graph import PrunableGroup
 from edgeprune.surgery.plan import Plan
 
@@ -184,7 +184,7 @@ def allocate(
         if set(targets.violated(metrics)) != set(violated):
             dirty = set(widths)
     if targets.violated(metrics):
-        raise UserError(_infeasible_message(targets, metrics))
+        raise InfeasibleBudget(_infeasible_message(targets, metrics))
     plan = Plan(
         {g: sorted(order[g][:w].tolist()) for g, w in widths.items() if w != dense[g]},
         meta={"allocator": cfg.to_dict(), "targets": targets.limits},
@@ -241,7 +241,7 @@ def _check_feasible(cost, groups, droppable, cfg, targets: Targets, fixed=frozen
     except UserError:  # the table does not reach the minimum widths; the search decides
         return
     if targets.violated(smallest):
-        raise UserError(_infeasible_message(targets, smallest, smallest=True))
+        raise InfeasibleBudget(_infeasible_message(targets, smallest, smallest=True))
 
 
 def _infeasible_message(targets: Targets, metrics: dict, smallest: bool = False) -> str:

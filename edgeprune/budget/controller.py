@@ -19,7 +19,7 @@ import torch.nn as nn
 from edgeprune.budget.allocator import Allocation, AllocatorConfig, Targets, allocate
 from edgeprune.budget.budget import Budget
 from edgeprune.budget.costmodel import CostModel
-from edgeprune.errors import UserError
+from edgeprune.errors import InfeasibleBudget
 from edgeprune.surgery import Plan, apply_plan_
 from edgeprune.surgery.graph import PrunableGroup
 
@@ -73,7 +73,7 @@ def uniform_allocate(
 
     lo, hi = 0.0, 1.0
     if targets.violated(cost.metrics(widths_at(0.01))):
-        raise UserError("budget infeasible for uniform scaling: even 1% width misses it")
+        raise InfeasibleBudget("budget infeasible for uniform scaling: even 1% width misses it")
     for _ in range(30):
         mid = (lo + hi) / 2
         if targets.violated(cost.metrics(widths_at(mid))):
@@ -130,7 +130,7 @@ def threshold_allocate(
 
     lo, hi = 0, int(flat.numel())  # widths_at(hi) is dense
     if targets.violated(cost.metrics(widths_at(lo))):
-        raise UserError(
+        raise InfeasibleBudget(
             "budget infeasible: even binarizing away every filter but one per layer misses it"
         )
     while hi - lo > 1:

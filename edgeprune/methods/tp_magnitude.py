@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-from edgeprune.errors import UserError
+from edgeprune.errors import InfeasibleBudget, UserError
 from edgeprune.methods.base import IterativeResult, Method, MethodContext, register_method
 from edgeprune.surgery import Plan, apply_plan_
 
@@ -62,7 +62,7 @@ class TPMagnitudeMethod(Method):
             return ok
 
         if not fits_predicted(self._hi):
-            raise UserError(
+            raise InfeasibleBudget(
                 f"budget infeasible for tp-magnitude: even pruning {self._hi:.0%} of the "
                 "channels misses it"
             )

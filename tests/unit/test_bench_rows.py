@@ -130,3 +130,13 @@ def test_a_second_bench_into_the_same_dir_adds_to_the_table(tmp_path):
     (tmp_path / "runs" / "broken").mkdir()  # a run that died before its row: left out
     this_run = [{"run_dir": "runs/dense"}, {"run_dir": "runs/aap-flops-0.3x"}]
     assert earlier_rows(str(tmp_path), this_run) == [{"run_dir": "runs/l1-flops-0.5x"}]
+
+
+def test_an_infeasible_budget_is_a_result_kept_on_resume(tmp_path):
+    cfg = _cfg(tmp_path, methods=("uniform",), budgets=("0.0001x",))
+    row = run_one(cfg, "uniform", "0.0001x", ENV)
+    assert row["status"] == "infeasible" and "infeasible" in row["message"]
+    saved = tmp_path / "runs" / "uniform-flops-0.0001x" / "row.json"
+    mtime = saved.stat().st_mtime
+    assert run_one(cfg, "uniform", "0.0001x", ENV)["status"] == "infeasible"
+    assert saved.stat().st_mtime == mtime  # not run again

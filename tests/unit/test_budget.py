@@ -13,7 +13,7 @@ from edgeprune.budget.controller import ControllerConfig, decide
 from edgeprune.budget.costmodel import CostModel
 from edgeprune.budget.verify import Measurement
 from edgeprune.cost.ops import extract_ops, resolve_op
-from edgeprune.errors import UserError
+from edgeprune.errors import InfeasibleBudget, UserError
 from edgeprune.methods.l1 import l1_group_scores
 from edgeprune.models import create_model
 from edgeprune.surgery import apply_plan_, prunable_layers
@@ -138,7 +138,7 @@ def test_allocator_drops_blocks_when_overhead_dominates():
 
 def test_infeasible_budget_names_best_achievable():
     model, groups, cost, droppable = _setup()
-    with pytest.raises(UserError, match="budget infeasible.*best achievable"):
+    with pytest.raises(InfeasibleBudget, match="budget infeasible.*best achievable"):
         allocate(
             cost,
             groups,
