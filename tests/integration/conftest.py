@@ -173,3 +173,20 @@ def own_sshd(tmp_path):
 def _no_ssh_agent(monkeypatch):
     """Tests authenticate with explicit key files only, never a developer's ssh-agent."""
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+def save_uniform_pruned(out: Path, name: str = "resnet20", keep: float = 0.5) -> Path:
+    """A registry model pruned to ``keep`` of every layer's width, saved as a pruned dir."""
+    from edgeprune.models import create_model
+    from edgeprune.surgery import apply_plan_, example_input_for, save_pruned, uniform_plan
+
+    model = create_model(name)
+    plan = uniform_plan(model, keep)
+    apply_plan_(model, plan, example_input_for(model))
+    return save_pruned(out, name, model, plan)
+
+
+@pytest.fixture
+def uniform_pruned():
+    """``save_uniform_pruned`` for tests (conftest is not importable as a module)."""
+    return save_uniform_pruned

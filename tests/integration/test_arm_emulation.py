@@ -28,14 +28,8 @@ pytestmark = [
 ]
 
 
-def test_deploy_pruned_model_to_emulated_pi(sshd, tmp_path):
-    from edgeprune.models import create_model
-    from edgeprune.surgery import apply_plan_, example_input_for, save_pruned, uniform_plan
-
-    model = create_model("resnet20")
-    plan = uniform_plan(model, 0.5)
-    apply_plan_(model, plan, example_input_for(model))
-    save_pruned(tmp_path / "pruned", "resnet20", model, plan)
+def test_deploy_pruned_model_to_emulated_pi(sshd, tmp_path, uniform_pruned):
+    uniform_pruned(tmp_path / "pruned", "resnet20", 0.5)
     out = tmp_path / "out"
     rc = main(
         [

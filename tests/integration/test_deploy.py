@@ -73,14 +73,8 @@ def test_local_deploy_resnet56_compare_dense(tmp_path, capsys):
     assert "speedup" in capsys.readouterr().out
 
 
-def test_local_deploy_pruned_dir_is_faster_than_dense(tmp_path):
-    from edgeprune.models import create_model
-    from edgeprune.surgery import apply_plan_, example_input_for, save_pruned, uniform_plan
-
-    model = create_model("resnet20")
-    plan = uniform_plan(model, 0.25)
-    apply_plan_(model, plan, example_input_for(model))
-    save_pruned(tmp_path / "pruned", "resnet20", model, plan)
+def test_local_deploy_pruned_dir_is_faster_than_dense(tmp_path, uniform_pruned):
+    uniform_pruned(tmp_path / "pruned", "resnet20", 0.25)
     out = tmp_path / "out"
     rc = main(
         [
