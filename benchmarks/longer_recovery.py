@@ -4,7 +4,7 @@ Every finished row of the chosen budgets (and the dense row) continues from its 
 the standard 1-epoch recovery with a second standard recovery of ``--epochs`` epochs (SGD
 Nesterov 0.9, wd 5e-4, batch 128, one-cycle LR peaking at 0.02, crop + flip, all 50k
 training images), then top-1 on the test split. Every row gets the same extra training, so
-the rows stay comparable. Writes ``longer_recovery.csv`` into the run dir, one row at a time;
+the rows stay comparable. Writes ``longer_recovery_plus<N>.csv`` into the run dir, row by row;
 an interrupted run resumes (per-epoch checkpoints under ``<row>/recovery-plus<N>/``)::
 
     python benchmarks/longer_recovery.py --run runs/r56-table --budgets 0.5x --epochs 4
@@ -87,13 +87,12 @@ def start_model(run: str, row: dict, bench: dict) -> tuple[torch.nn.Module, str]
     return model, d
 
 
-def extend(args: argparse.Namespace, row: dict) -> dict:
-    from edgeprune.data import build_loader
+def extend(args: argparse.Namespace, bench: dict, loaders: tuple, row: dict) -> dict:
+    """Train one row's model ``args.epochs`` more epochs; its CSV row."""
     from edgeprune.train import evaluate, train
 
-    model, d = start_model(args.run, row, args.bench)
-    loader = build_loader(args.data_root, "train", 128, seed=args.seed)
-    test = build_loader(args.data_root, "test", 256)
+    model, d = start_model(args.run, row, bench)
+    loader, test = loaders
     tcfg = replace(
         standard_recovery(), epochs=args.epochs, limit_batches=args.limit_batches, seed=args.seed
     )
@@ -115,18 +114,23 @@ def extend(args: argparse.Namespace, row: dict) -> dict:
 
 
 def main(args: argparse.Namespace) -> list[dict]:
+    from edgeprune.data import build_loader
+
     results = read_csv(os.path.join(args.run, "results.csv"))
     try:
         with open(os.path.join(args.run, "bench.json")) as fh:
-            args.bench = json.load(fh)["config"]
+            bench = json.load(fh)["config"]
     except (OSError, ValueError, KeyError):
         results = []
     if not results:
         raise UserError(f"{args.run} holds no results.csv and bench.json from `edgeprune bench`")
-    data_root = args.data_root or args.bench.get("data_root")
+    data_root = args.data_root or bench.get("data_root")
     if not data_root:
         raise UserError("--data-root is needed (the bench run had none)")
-    args.data_root = data_root
+    loaders = (
+        build_loader(data_root, "train", 128, seed=args.seed),
+        build_loader(data_root, "test", 256),
+    )
     out = os.path.join(args.run, f"longer_recovery_plus{args.epochs}.csv")
     done = read_csv(out)
     have = {(r["method"], r["budget"]) for r in done}
@@ -134,7 +138,7 @@ def main(args: argparse.Namespace) -> list[dict]:
         if (row["method"], row["budget"]) in have:
             continue
         print(f"[longer] {row['method']} {row['budget']}: +{args.epochs} epochs", file=sys.stderr)
-        done.append(extend(args, row))
+        done.append(extend(args, bench, loaders, row))
         write_rows(out, done)
     print(out)
     return done

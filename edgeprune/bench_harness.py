@@ -170,15 +170,19 @@ def _write_json(path: str, obj) -> None:
 FINAL_STATUSES = ("ok", "infeasible")  # rows a resumed bench keeps; errors run again
 
 
-def done_row(run_dir: str) -> dict | None:
-    """The saved row of a completed run, or None (missing, unreadable or an error)."""
-    path = os.path.join(run_dir, "row.json")
+def saved_row(run_dir: str) -> dict | None:
+    """``run_dir/row.json``, or None when missing or unreadable."""
     try:
-        with open(path) as fh:
-            row = json.load(fh)
+        with open(os.path.join(run_dir, "row.json")) as fh:
+            return json.load(fh)
     except (OSError, ValueError):
         return None
-    return row if row.get("status") in FINAL_STATUSES else None
+
+
+def done_row(run_dir: str) -> dict | None:
+    """The saved row of a completed run, or None (missing, unreadable or an error)."""
+    row = saved_row(run_dir)
+    return row if row is not None and row.get("status") in FINAL_STATUSES else None
 
 
 def run_bench(cfg: BenchConfig) -> list[dict]:
@@ -230,16 +234,8 @@ def earlier_rows(out: str, rows: list[dict]) -> list[dict]:
     seen = {r.get("run_dir") for r in rows}
     runs = os.path.join(out, "runs")
     names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
-    found = []
-    for name in names:
-        if os.path.join("runs", name) in seen:
-            continue
-        try:
-            with open(os.path.join(runs, name, "row.json")) as fh:
-                found.append(json.load(fh))
-        except (OSError, ValueError):
-            continue
-    return found
+    found = [saved_row(os.path.join(runs, n)) for n in names if os.path.join("runs", n) not in seen]
+    return [row for row in found if row is not None]
 
 
 def write_csv(out: str, rows: list[dict]) -> str:
