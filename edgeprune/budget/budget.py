@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from edgeprune.config_io import yaml_error_text
 from edgeprune.errors import UserError
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
@@ -37,10 +38,7 @@ class Budget:
             v = getattr(self, f.name)
             if f.name == "device" or v is None:
                 continue
-            if not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
-                raise UserError(f"budget {f.name} must be a non-negative number, got {v!r}")
-            if f.name != "max_acc_drop" and v == 0:
-                raise UserError(f"budget {f.name} must be positive")
+            _check_limit(f.name, v)
             if f.name.endswith("_ratio") and v > 1.0:
                 raise UserError(
                     f"budget {f.name} is {v}x: a pruned model cannot be larger than dense"
@@ -84,6 +82,16 @@ class Budget:
         return ", ".join(parts)
 
 
+def _check_limit(name: str, v: object) -> None:
+    """One sentence unless ``v`` is a finite number > 0 (>= 0 for max_acc_drop)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise UserError(f"budget {name} must be a number, got {v!r}")
+    if not math.isfinite(v) or v < 0:
+        raise UserError(f"budget {name} must be a finite, non-negative number, got {v!r}")
+    if name != "max_acc_drop" and v == 0:
+        raise UserError(f"budget {name} must be positive")
+
+
 _DESCRIPTIONS = (  # (field, format of its limit) in the order describe() names them
     ("latency_ratio", "latency <= {0:g}x dense on {device}"),
     ("latency_ms", "latency <= {0:g} ms on {device}"),
@@ -105,15 +113,18 @@ def _number(text: str, what: str) -> float:
 
 
 def parse_latency(text: str) -> tuple[float | None, float | None]:
-    """'0.5x' -> (None, 0.5); '0.8ms' or '0.8' -> (0.8, None); 'us' and 's' also accepted."""
-    t = text.strip().lower().replace(" ", "")
+    """'0.5x' -> (None, 0.5); '0.8ms' -> (0.8, None); 'us' and 's' also accepted.
+
+    A unit is required: a bare number is refused (is 0.5 a ratio or milliseconds?).
+    """
+    t = str(text).strip().lower().replace(" ", "")
     if t.endswith("x"):
         return None, _number(t[:-1], "latency budget")
     for unit, scale in (("ms", 1.0), ("us", 1e-3), ("s", 1e3)):
         if t.endswith(unit):
             return _number(t[: -len(unit)], "latency budget") * scale, None
     if re.fullmatch(r"[0-9.eE+-]+", t):
-        return _number(t, "latency budget"), None
+        raise UserError(f"latency budget {text!r} has no unit: write {t}x (of dense) or {t}ms")
     raise UserError(f"latency budget {text!r}: use a ratio like 0.5x or a time like 0.8ms")
 
 
@@ -157,11 +168,20 @@ def load_budget_yaml(path: str) -> Budget:
 
     try:
         raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"could not read budget file {path}: {exc}") from exc
+    except OSError as exc:
+        raise UserError(f"could not read budget file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"budget file {path} is not valid YAML ({yaml_error_text(exc)})") from None
     if not isinstance(raw, dict):
         raise UserError(f"budget file {path} must hold a mapping")
-    d = dict(raw)
+    try:
+        return _budget_from_mapping(dict(raw))
+    except UserError as err:
+        raise UserError(f"budget file {path}: {err}") from None
+
+
+def _budget_from_mapping(d: dict) -> Budget:
+    """A Budget from a budget file's mapping (``latency``/``flops``/``params`` as text)."""
     if "latency" in d:
         d["latency_ms"], d["latency_ratio"] = parse_latency(str(d.pop("latency")))
     if "flops" in d and isinstance(d["flops"], str):

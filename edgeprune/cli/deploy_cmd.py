@@ -77,8 +77,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from edgeprune.export.onnx_export import ExportConfig
     from edgeprune.runtimes.deploy import DeployConfig, run_deploy
-    from edgeprune.runtimes.settings import AgentSettings
+    from edgeprune.runtimes.settings import AgentSettings, check_provider
 
+    if args.provider is not None:
+        check_provider(args.provider)
     if args.static_batch and len(args.batch) != 1:
         raise UserError("--static-batch needs exactly one --batch size")
     if args.threads is not None and args.threads < 1:

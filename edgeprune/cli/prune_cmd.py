@@ -110,7 +110,12 @@ def parse_options(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--opt {item!r}: expected KEY=VALUE")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(
+                f"--opt {item!r}: {value!r} is not valid YAML (an unclosed bracket or quote?)"
+            ) from None
     return out
 
 

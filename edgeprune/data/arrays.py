@@ -62,14 +62,11 @@ def list_image_folder(folder: Path) -> tuple[tuple[str, ...], list[tuple[Path, i
 
 def decode_image_folder(folder: Path) -> ArraySplit:
     """Decode every image of an ImageFolder tree into one uint8 array (all images same size)."""
-    from PIL import Image
-
     classes, items = list_image_folder(folder)
     first = None
     images = None
     for i, (path, _) in enumerate(items):
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
+        arr = _decode(path)
         if first is None:
             first = arr.shape
             images = np.empty((len(items), *first), dtype=np.uint8)
@@ -80,6 +77,18 @@ def decode_image_folder(folder: Path) -> ArraySplit:
         images[i] = arr
     labels = np.array([label for _, label in items], dtype=np.int64)
     return ArraySplit(images, labels, classes)
+
+
+def _decode(path: Path) -> np.ndarray:
+    """One image as uint8 (H, W, 3); a file PIL cannot decode is one UserError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"cannot decode image {path}: {why}") from None
 
 
 def save_arrays(split: ArraySplit, folder: Path) -> None:

@@ -56,6 +56,7 @@ def build_dir_atomic(dest: Path, build: Callable[[Path], None]) -> Path:
     """
     if dest.is_dir():
         return dest
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
@@ -68,4 +69,15 @@ def build_dir_atomic(dest: Path, build: Callable[[Path], None]) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if not dest.is_dir():
+            _remove_empty(made)
     return dest
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this process created (deepest first) that are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another process uses it) or already gone
+            return

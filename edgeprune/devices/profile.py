@@ -8,6 +8,7 @@ a path to a ``.yaml`` file is loaded as is. Secrets are never stored: only a key
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from collections.abc import Mapping
@@ -60,8 +61,8 @@ class Identity:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> Identity:
-        return cls(**_known(cls, d, "identity"))
+    def from_dict(cls, d: Mapping, where: str = "device profile") -> Identity:
+        return _known(cls, d, f"{where}: identity")
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ class Connection:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> Connection:
-        return cls(**_known(cls, d, "connection"))
+    def from_dict(cls, d: Mapping, where: str = "device profile") -> Connection:
+        return _known(cls, d, f"{where}: connection")
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,8 @@ class Provenance:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> Provenance:
-        kw = _known(cls, d, "provenance")
-        kw["models"] = tuple(kw.get("models") or ())
-        return cls(**kw)
+    def from_dict(cls, d: Mapping, where: str = "device profile") -> Provenance:
+        return _known(cls, d, f"{where}: table provenance")
 
 
 @dataclass(frozen=True)
@@ -121,10 +120,9 @@ class TableRef:
         return {"file": self.file, "provenance": self.provenance.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> TableRef:
-        if "file" not in d or "provenance" not in d:
-            raise UserError("each profile table needs 'file' and 'provenance'")
-        return cls(str(d["file"]), Provenance.from_dict(d["provenance"]))
+    def from_dict(cls, d: Mapping, where: str = "device profile") -> TableRef:
+        raw = _known(_TableFile, d, f"{where}: table")
+        return cls(raw.file, Provenance.from_dict(raw.provenance, where))
 
 
 @dataclass(frozen=True)
@@ -154,8 +152,8 @@ class Calibration:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> Calibration:
-        return cls(**_known(cls, d, "calibration"))
+    def from_dict(cls, d: Mapping, where: str = "device profile") -> Calibration:
+        return _known(cls, d, f"{where}: calibration")
 
 
 @dataclass(frozen=True)
@@ -211,73 +209,107 @@ class DeviceProfile:
 
     @classmethod
     def from_dict(cls, d: Mapping, path: str = "") -> DeviceProfile:
-        if not isinstance(d, Mapping):
-            raise UserError(
-                f"device profile {path or ''} must be a YAML mapping".replace("  ", " ")
-            )
-        for key in ("name", "identity"):
-            if key not in d:
-                raise UserError(f"device profile {path} is missing '{key}'")
-        identity = Identity.from_dict(d["identity"] or {})
-        calib = d.get("calibration") or {}
-        if not isinstance(calib, Mapping):
-            raise UserError(f"device profile {path}: 'calibration' must be a mapping")
+        """Build and validate a profile; every problem is one sentence naming the file."""
+        where = f"device profile {path}" if path else "device profile"
+        raw = _known(_ProfileFile, d, where)
+        calib = raw.calibration or {}
         prof = cls(
-            name=str(d["name"]),
-            identity=identity,
-            connection=Connection.from_dict(d.get("connection") or {}),
-            description=str(d.get("description") or ""),
-            channel_alignment=int(d.get("channel_alignment") or 0),
-            tables=tuple(TableRef.from_dict(t) for t in (d.get("tables") or [])),
-            calibration={str(k): Calibration.from_dict(v) for k, v in calib.items()},
+            name=raw.name,
+            identity=Identity.from_dict(raw.identity, where),
+            connection=Connection.from_dict(raw.connection or {}, where),
+            description=raw.description or "",
+            channel_alignment=raw.channel_alignment or 0,
+            tables=tuple(TableRef.from_dict(t, where) for t in (raw.tables or [])),
+            calibration={str(k): Calibration.from_dict(v, where) for k, v in calib.items()},
             path=str(path),
         )
         validate_profile(prof)
         return prof
 
 
-def _known(cls, d: Mapping, what: str) -> dict:
+@dataclass(frozen=True)
+class _ProfileFile:
+    """The top level of a profile YAML file, as read (checked by ``_known``)."""
+
+    name: str
+    identity: dict
+    connection: dict | None = None
+    description: str | None = None
+    channel_alignment: int | None = None
+    tables: list | None = None
+    calibration: dict | None = None
+
+
+@dataclass(frozen=True)
+class _TableFile:
+    """One entry of a profile's ``tables`` list, as read."""
+
+    file: str
+    provenance: dict
+
+
+def _known(cls, d: Mapping, what: str):
+    """``cls`` from ``d``: unknown, missing or mistyped fields are one UserError (empty = unset)."""
+    from edgeprune.config_io import from_dict
+
     if not isinstance(d, Mapping):
-        raise UserError(f"device profile: '{what}' must be a mapping")
-    names = set(cls.__dataclass_fields__)
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise UserError(f"device profile: unknown {what} field(s) {unknown}")
-    return {k: v for k, v in d.items() if v is not None}
+        raise UserError(f"{what} must be a mapping, got {type(d).__name__}")
+    return from_dict(cls, {k: v for k, v in d.items() if v is not None}, what, noun="field")
 
 
 def validate_profile(p: DeviceProfile) -> None:
-    """Raise ``UserError`` with one sentence when a profile is malformed."""
-    ident = p.identity
-    if ident.runtime not in RUNTIMES:
-        raise UserError(
-            f"device profile '{p.name}': unknown runtime '{ident.runtime}' "
-            f"(known: {', '.join(RUNTIMES)})"
-        )
-    if ident.precision not in PRECISIONS:
-        raise UserError(f"device profile '{p.name}': unknown precision '{ident.precision}'")
-    if int(ident.threads) < 1 or int(ident.batch) < 1:
-        raise UserError(f"device profile '{p.name}': threads and batch must be >= 1")
-    if p.connection.kind not in CONNECTION_KINDS:
-        raise UserError(f"device profile '{p.name}': connection kind must be local or ssh")
-    if p.connection.kind == "ssh" and not p.connection.host:
-        raise UserError(f"device profile '{p.name}': an ssh connection needs a host")
-    if p.channel_alignment < 0:
-        raise UserError(f"device profile '{p.name}': channel_alignment must be >= 0 (0: detect)")
+    """Raise ``UserError`` with one sentence (naming the file) when a profile is malformed."""
+    where = f"device profile {p.path}" if p.path else f"device profile '{p.name}'"
+    for bad, message in _profile_rules(p):
+        if bad:
+            raise UserError(f"{where}: {message}")
+    if p.identity.provider:
+        from edgeprune.runtimes.settings import check_provider
+
+        try:
+            check_provider(p.identity.provider)
+        except UserError as err:
+            raise UserError(f"{where}: identity.provider: {err}") from None
+
+
+def _profile_rules(p: DeviceProfile) -> list[tuple[bool, str]]:
+    """(is it broken?, what is wrong) for every rule a profile must follow."""
+    ident, conn = p.identity, p.connection
+    rules = [
+        (not ident.arch.strip(), "identity.arch must name the CPU architecture (or 'auto')"),
+        (
+            ident.runtime not in RUNTIMES,
+            f"unknown runtime '{ident.runtime}' (known: {', '.join(RUNTIMES)})",
+        ),
+        (
+            ident.precision not in PRECISIONS,
+            f"unknown precision '{ident.precision}' (known: {', '.join(PRECISIONS)})",
+        ),
+        (ident.threads < 1 or ident.batch < 1, "threads and batch must be >= 1"),
+        (ident.cores < 0 or ident.memory_gb < 0, "identity cores and memory_gb must be >= 0"),
+        (conn.kind not in CONNECTION_KINDS, "connection kind must be local or ssh"),
+        (conn.kind == "ssh" and not conn.host, "an ssh connection needs a host"),
+        (not 0 < conn.port < 65536, f"connection port {conn.port} is not a TCP port"),
+        (p.channel_alignment < 0, "channel_alignment must be >= 0 (0: detect)"),
+    ]
     for t in p.tables:
-        if t.provenance.kind not in PROVENANCE_KINDS:
-            raise UserError(
-                f"device profile '{p.name}': table provenance must be measured or estimated"
-            )
-        if t.provenance.kind == "measured" and not (t.provenance.host and t.provenance.date):
-            raise UserError(
-                f"device profile '{p.name}': a measured table needs provenance host and date"
-            )
-        if t.provenance.kind == "estimated" and not t.provenance.method:
-            raise UserError(f"device profile '{p.name}': an estimated table must say how (method)")
+        prov = t.provenance
+        rules += [
+            (not t.file.strip(), "each table needs a 'file'"),
+            (prov.kind not in PROVENANCE_KINDS, "table provenance must be measured or estimated"),
+            (
+                prov.kind == "measured" and not (prov.host and prov.date),
+                "a measured table needs provenance host and date",
+            ),
+            (
+                prov.kind == "estimated" and not prov.method,
+                "an estimated table must say how (method)",
+            ),
+        ]
     for key, c in p.calibration.items():
-        if not (c.scale > 0) or c.offset_ms != c.offset_ms or not (c.scale_unaligned >= 0):
-            raise UserError(f"device profile '{p.name}': calibration '{key}' is invalid")
+        ok = c.scale > 0 and math.isfinite(c.offset_ms) and c.scale_unaligned >= 0
+        rules.append((not ok, f"calibration '{key}' is invalid (scale > 0, finite offset_ms)"))
+    return rules
 
 
 def _resolve_path(name_or_path: str | os.PathLike) -> Path:

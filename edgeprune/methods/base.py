@@ -88,6 +88,8 @@ class Method:
 
     name = "base"
     knob = "allocation"
+    config_cls: type | None = None  # the options' frozen dataclass (with from_dict)
+    needs_data = False  # trains on data: needs --data-root
 
     def scores(
         self, model: nn.Module, groups: list[PrunableGroup], ctx: MethodContext
@@ -127,20 +129,40 @@ def list_methods(pattern: str = "*") -> list[str]:
     return sorted(n for n in _METHODS if fnmatch.fnmatch(n, pattern))
 
 
-def get_method(name: str, **options) -> Method:
+def method_class(name: str) -> type[Method]:
+    """The registered class of ``name``; an unknown name is one sentence listing the known."""
     from edgeprune.errors import UserError
 
     if name not in _METHODS:
         raise UserError(f"unknown method {name!r}; available: {', '.join(list_methods())}")
-    import inspect
+    return _METHODS[name]
 
-    cls = _METHODS[name]
-    params = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(options) - set(params) - {"self"})
-        if unknown:
-            known = sorted(set(params) - {"self"}) or ["none"]
-            raise UserError(
-                f"method {name!r} has no option {unknown[0]!r} (options: {', '.join(known)})"
-            )
-    return cls(**options)
+
+def check_options(name: str, options: dict) -> object | None:
+    """Validate ``options`` of method ``name`` (keys and types) before any work.
+
+    Returns the method's typed config (None for a method without options); a bad key or
+    value is one UserError sentence listing the valid keys or naming the expected type.
+    """
+    from edgeprune.errors import UserError
+
+    cls = method_class(name)
+    if cls.config_cls is None:
+        if options:
+            raise UserError(f"method {name!r} has no option {sorted(options)[0]!r} (it takes none)")
+        return None
+    return cls.config_cls.from_dict(dict(options))
+
+
+def check_data(name: str, options: dict, has_data: bool) -> None:
+    """Refuse (one sentence) a method that trains on data when no --data-root is given."""
+    from edgeprune.errors import UserError
+
+    if method_class(name).needs_data and not has_data:
+        raise UserError(f"method {name!r} trains on data: give --data-root")
+
+
+def get_method(name: str, **options) -> Method:
+    """A new instance of method ``name`` with checked ``options``."""
+    check_options(name, options)
+    return method_class(name)(**options)

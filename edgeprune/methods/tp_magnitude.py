@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch.nn as nn
 
+from edgeprune.config_io import from_dict
 from edgeprune.errors import InfeasibleBudget, UserError
 from edgeprune.methods.base import IterativeResult, Method, MethodContext, register_method
 from edgeprune.surgery import Plan, apply_plan_
@@ -20,23 +22,34 @@ from edgeprune.surgery import Plan, apply_plan_
 MAX_RATIO = 0.95
 
 
+@dataclass(frozen=True)
+class TPMagnitudeConfig:
+    """tp-magnitude's options: norm ``p``, ``global_pruning``, and the ratio search."""
+
+    p: int = 2
+    global_pruning: bool = False
+    search_steps: int = 10
+    max_measurements: int = 7
+    tolerance: float = 0.03
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TPMagnitudeConfig:
+        """Build from options: unknown keys and wrong types are one UserError."""
+        return from_dict(cls, d, "method 'tp-magnitude'")
+
+
 @register_method("tp-magnitude")
 class TPMagnitudeMethod(Method):
     """Torch-Pruning's magnitude pruner as a user would run it, ratio matched to the budget."""
 
     knob = "iterative"
+    config_cls = TPMagnitudeConfig
 
-    def __init__(
-        self,
-        p: int = 2,
-        global_pruning: bool = False,
-        search_steps: int = 10,
-        max_measurements: int = 7,
-        tolerance: float = 0.03,
-    ) -> None:
-        self.p, self.global_pruning = int(p), bool(global_pruning)
-        self.search_steps, self.max_measurements = int(search_steps), int(max_measurements)
-        self.tolerance = float(tolerance)
+    def __init__(self, **options) -> None:
+        c = TPMagnitudeConfig.from_dict(options)
+        self.p, self.global_pruning = c.p, c.global_pruning
+        self.search_steps, self.max_measurements = c.search_steps, c.max_measurements
+        self.tolerance = c.tolerance
         self._trace: list[dict] = []
         self._hi = MAX_RATIO
 

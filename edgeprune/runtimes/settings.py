@@ -6,6 +6,58 @@ from dataclasses import asdict, dataclass, fields
 
 PRECISIONS = ("fp32", "fp16")
 OPT_LEVELS = ("disable", "basic", "extended", "all")
+# onnxruntime.get_all_providers() of ONNX Runtime 1.31 (every provider some build can have)
+PROVIDERS = (
+    "CPUExecutionProvider",
+    "CUDAExecutionProvider",
+    "TensorrtExecutionProvider",
+    "NvTensorRTRTXExecutionProvider",
+    "MIGraphXExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "DnnlExecutionProvider",
+    "VitisAIExecutionProvider",
+    "QNNExecutionProvider",
+    "NnapiExecutionProvider",
+    "VSINPUExecutionProvider",
+    "JsExecutionProvider",
+    "CoreMLExecutionProvider",
+    "ACLExecutionProvider",
+    "ArmNNExecutionProvider",
+    "DmlExecutionProvider",
+    "RknpuExecutionProvider",
+    "WebNNExecutionProvider",
+    "WebGpuExecutionProvider",
+    "XnnpackExecutionProvider",
+    "CANNExecutionProvider",
+    "AzureExecutionProvider",
+)
+
+
+def check_provider(name: str) -> str:
+    """``name`` if ONNX Runtime knows the execution provider, else one UserError sentence.
+
+    Checked against every provider ONNX Runtime defines (the device may have one this host
+    lacks), so a typo is refused instead of silently running on the CPU.
+    """
+    from edgeprune.errors import UserError
+
+    if name in PROVIDERS or name in _host_providers():
+        return name
+    hint = [p for p in PROVIDERS if p.lower().startswith(str(name).lower()[:3])]
+    maybe = f"; did you mean {hint[0]}?" if hint else ""
+    raise UserError(
+        f"unknown ONNX Runtime execution provider {name!r} (e.g. CPUExecutionProvider, "
+        f"CUDAExecutionProvider, TensorrtExecutionProvider){maybe}"
+    )
+
+
+def _host_providers() -> list[str]:
+    """Every provider this host's onnxruntime defines (newer than PROVIDERS), or []."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return []
+    return list(onnxruntime.get_all_providers())
 
 
 @dataclass(frozen=True)
@@ -33,6 +85,7 @@ class AgentSettings:
             raise UserError("--min-time must not be negative")
         if self.opt_level not in OPT_LEVELS:
             raise UserError(f"opt level {self.opt_level!r} is not one of {', '.join(OPT_LEVELS)}")
+        check_provider(self.provider)
         if self.precision not in PRECISIONS:
             raise UserError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
 

@@ -46,7 +46,17 @@ BASE = {"name": "x", "identity": {"arch": "x86_64", "runtime": "ort", "threads":
     [
         ({"identity": {"arch": "x86_64", "runtime": "tflite"}}, "unknown runtime"),
         ({"identity": {"arch": "x86_64", "threads": 0}}, "threads and batch"),
-        ({"identity": {"arch": "x86_64", "colour": "red"}}, "unknown identity field"),
+        ({"identity": {"arch": "x86_64", "colour": "red"}}, "identity has no field 'colour'"),
+        ({"identity": {"runtime": "ort"}}, "p.yaml: identity is missing .* 'arch'"),
+        ({"identity": {"arch": "x86_64", "threads": "two"}}, "threads must be an integer"),
+        ({"identity": {"arch": "x86_64", "provider": "CPUProvider"}}, "execution provider"),
+        ({"identity": {"arch": ""}}, "identity.arch must name"),
+        ({"identity": ["x86_64"]}, "identity must be a mapping"),
+        ({"channel_alignment": "wide"}, "channel_alignment must be an integer"),
+        ({"connection": {"port": 0}}, "not a TCP port"),
+        ({"tables": [{"provenance": {"kind": "measured"}}]}, "table is missing .* 'file'"),
+        ({"tables": "t.csv"}, "tables must be a list"),
+        ({"colour": "red"}, "has no field 'colour'"),
         ({"connection": {"kind": "ssh"}}, "needs a host"),
         ({"tables": [{"file": "t.csv", "provenance": {"kind": "measured"}}]}, "host and date"),
         ({"tables": [{"file": "t.csv", "provenance": {"kind": "estimated"}}]}, "must say how"),
@@ -60,7 +70,7 @@ def test_malformed_profiles(tmp_path, patch, match):
 
 
 def test_missing_keys_and_bad_yaml(tmp_path):
-    with pytest.raises(UserError, match="missing 'identity'"):
+    with pytest.raises(UserError, match="missing the required field 'identity'"):
         load_profile(_write(tmp_path, {"name": "x"}))
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")

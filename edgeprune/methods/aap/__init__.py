@@ -18,6 +18,7 @@ class AAPMethod(Method):
     """AAP runs its own prune/retrain rounds (knob ``iterative``); options: ``AAPConfig``."""
 
     knob = "iterative"
+    config_cls = AAPConfig
 
     def __init__(self, **options) -> None:
         self.config = AAPConfig.from_dict(options)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgeprune.config_io import from_dict
 from edgeprune.errors import UserError
 
 ATTENTIONS = ("mean", "max", "sum")
@@ -94,10 +95,5 @@ class AAPConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AAPConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(
-                f"method 'aap' has no option {unknown[0]!r} (options: {', '.join(sorted(known))})"
-            )
-        return cls(**d)
+        """Build from ``--opt`` values: unknown keys and wrong types are one UserError."""
+        return from_dict(cls, d, "method 'aap'")

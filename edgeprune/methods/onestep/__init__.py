@@ -49,6 +49,9 @@ MIMIC_BATCHES = 4  # fixed training batches on which the mimic loss is reported
 class OneStepMethod(Method):
     """One-step pruning-recovery; options: see :class:`OneStepConfig` (``--opt key=value``)."""
 
+    config_cls = OneStepConfig
+    needs_data = True
+
     def __init__(self, **options) -> None:
         self.cfg = OneStepConfig.from_dict(options)
         self.knob = "iterative" if self.cfg.rate is not None else "allocation"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
+from edgeprune.config_io import from_dict
 from edgeprune.errors import UserError
 
 LAYER_SCORES = ("mean", "sum")
@@ -56,14 +57,5 @@ class OneStepConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> OneStepConfig:
-        """Build from options; an unknown key is one clear UserError."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise UserError(
-                f"method 'onestep' has no option {unknown[0]!r} (options: {', '.join(known)})"
-            )
-        try:
-            return cls(**d)
-        except TypeError as exc:  # e.g. a string where a number was expected
-            raise UserError(f"onestep: bad option value ({exc})") from exc
+        """Build from options: unknown keys and wrong types are one UserError."""
+        return from_dict(cls, d, "method 'onestep'")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgeprune.config_io import from_dict
 from edgeprune.errors import UserError
 
 _CHOICES = {
@@ -88,29 +88,7 @@ class PAAMConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PAAMConfig:
         """Build from option strings or values (``--opt lam=1e-4``: YAML gives a string)."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise UserError(
-                f"method 'paam' has no option {unknown[0]!r} (options: {', '.join(known)})"
-            )
-        return cls(**{k: _coerce(k, v, known[k]) for k, v in d.items()})
-
-
-def _coerce(name: str, value: Any, f: dataclasses.Field) -> Any:
-    """Convert ``value`` to the field's type, or raise one clear sentence."""
-    kind = {"float": float, "int": int, "str": str, "bool": bool}[str(f.type)]
-    if kind is bool and isinstance(value, str):
-        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise UserError(f"paam option {name}={value!r}: expected true or false")
-        return value.lower() in ("true", "1", "yes")
-    try:
-        out = kind(float(value)) if kind is int and isinstance(value, str) else kind(value)
-    except (TypeError, ValueError):
-        raise UserError(f"paam option {name}={value!r}: expected a {kind.__name__}") from None
-    if kind is int and isinstance(value, float) and value != int(value):
-        raise UserError(f"paam option {name}={value!r}: expected a whole number")
-    return out
+        return from_dict(cls, d, "method 'paam'")
 
 
 def _check_ranges(c: PAAMConfig) -> None:

@@ -35,6 +35,8 @@ class PAAMMethod(Method):
     """
 
     knob = "threshold"
+    config_cls = PAAMConfig
+    needs_data = True
 
     def __init__(self, config: PAAMConfig | None = None, **options) -> None:
         self.cfg = config if config is not None else PAAMConfig.from_dict(options)
