@@ -72,8 +72,13 @@ def measure(fns, warmup=10, min_time_s=1.0, min_runs=20, max_runs=100000, batch=
     return stats[0] if single else stats
 
 
-def device_identity():
-    """What this device is: host name, architecture, CPU model, board, cores."""
+# CPU features that decide which kernels a runtime can use (int8 and fp16 speed above all).
+X86_FLAGS = "avx avx2 fma f16c avx512f avx512bw avx512_vnni avx512_bf16 avx_vnni amx_int8 amx_bf16"
+ARM_FLAGS = "neon asimd asimdhp fphp asimddp i8mm bf16 sve sve2"
+ISA_FLAGS = tuple((X86_FLAGS + " " + ARM_FLAGS).split())
+
+
+def _cpuinfo():
     info = {}
     try:
         with open("/proc/cpuinfo") as fh:
@@ -83,8 +88,47 @@ def device_identity():
                     info[key.strip().lower()] = value.strip()
     except OSError:
         pass
+    return info
+
+
+def _dist_version(name):
+    """Installed version of a distribution without importing it ('' when unknown)."""
+    try:
+        from importlib import metadata  # Python >= 3.8
+    except ImportError:
+        return ""
+    try:
+        return metadata.version(name)
+    except Exception:  # not installed under that name
+        return ""
+
+
+def _versions():
+    """Versions of the runtime packages for this interpreter (missing ones are left out).
+
+    Read from the installed metadata, so timing runs never import TensorRT or CUDA.
+    """
+    out = {}
+    for dist in ("numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt"):
+        version = _dist_version(dist)
+        if version:
+            out[dist] = version
+    try:
+        import onnxruntime
+
+        out["onnxruntime_providers"] = list(onnxruntime.get_available_providers())
+    except Exception:  # no onnxruntime, or a broken one: the agent reports that elsewhere
+        pass
+    return out
+
+
+def device_identity():
+    """What this device is: host name, architecture, CPU model, ISA flags, board, cores,
+    and the versions of the runtime packages installed for this interpreter."""
+    info = _cpuinfo()
     board = info.get("model", "")
     board = "" if board.isdigit() else board  # x86 "model" is a number; a Pi names its board
+    flags = set((info.get("flags") or info.get("features") or "").split())
     return {
         "hostname": platform.node(),
         "machine": platform.machine(),
@@ -92,7 +136,10 @@ def device_identity():
         "cpu": info.get("model name") or info.get("hardware") or platform.processor() or "",
         "board": board,
         "cores": os.cpu_count(),
+        "isa": [f for f in ISA_FLAGS if f in flags],
         "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "versions": _versions(),
     }
 
 
@@ -288,7 +335,7 @@ def output_check(session, path):
 
 def get_args_parser():
     p = argparse.ArgumentParser(description="Time ONNX models with ONNX Runtime on this device.")
-    p.add_argument("models", nargs="+", help="ONNX model files")
+    p.add_argument("models", nargs="*", help="ONNX model files")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--warmup", type=int, default=10)
@@ -315,6 +362,9 @@ def main(args):
     if args.identity:
         print(json.dumps(device_identity()))
         return 0
+    if not args.models:
+        print(json.dumps({"error": "no model files given"}))
+        return 2
     for path in args.models:
         if not os.path.isfile(path):
             print(json.dumps({"error": f"model file not found: {path}"}))

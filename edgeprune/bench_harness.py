@@ -45,6 +45,7 @@ class BenchConfig:
     budget_kind: str = "latency"
     device: str | None = None
     weights: str | None = None
+    trust_pickle: bool = False  # let ``weights`` hold pickled objects (runs code)
     data_root: str | None = None
     recovery_epochs: int = 0
     limit_batches: int | None = None
@@ -310,6 +311,7 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
         method=method,
         budget=make_budget(cfg, label),
         weights=cfg.weights,
+        trust_pickle=cfg.trust_pickle,
         device=cfg.device,
         data_root=cfg.data_root,
         epochs=cfg.recovery_epochs,
@@ -342,7 +344,7 @@ def _measure(cfg: BenchConfig, model) -> tuple[float, float]:
     from edgeprune.budget.verify import make_measurer
     from edgeprune.models import load_model
 
-    dense = load_model(cfg.model, cfg.weights)
+    dense = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
     m = make_measurer(cfg.device, dense.input_size, cfg.verify_min_time_s)(dense.model, model)
     return m.dense_ms, m.pruned_ms
 
@@ -363,7 +365,7 @@ def dense_report(cfg: BenchConfig, d: str, recovery) -> dict:
     from edgeprune.models import load_model
     from edgeprune.surgery import prunable_layers
 
-    lm = load_model(cfg.model, cfg.weights)
+    lm = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
     model, size = lm.model.eval(), lm.input_size
     counts = count(model, size)
     before, after = _recover_dense(cfg, model, d, recovery)

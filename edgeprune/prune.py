@@ -26,6 +26,7 @@ class PruneConfig:
     method: str = "l1"
     budget: Budget | None = None
     weights: str | None = None
+    trust_pickle: bool = False  # let ``weights`` hold pickled objects (runs code)
     device: str | None = None
     host: str | None = None
     data_root: str | None = None
@@ -153,7 +154,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     method = get_method(cfg.method, **cfg.method_options)
     train_loader, method_train_loader, val_loader, test_loader = _loaders(cfg)
     _log(f"load {cfg.model}")
-    loaded = load_model(cfg.model, cfg.weights)
+    loaded = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
     model, input_size = loaded.model.eval(), loaded.input_size
     example = torch.randn(1, *input_size)
     groups = prunable_layers(model, input_size)
@@ -321,16 +322,15 @@ def _method_context(
     )
     state_path = os.path.join(cfg.out, "method_state.pt")
 
-    def save(state: dict) -> None:
-        os.makedirs(cfg.out, exist_ok=True)
-        tmp = state_path + ".tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, state_path)
+    def save(state: dict) -> None:  # plain types and tensors only: read with weights_only
+        from edgeprune.train.checkpoint import save_atomic
+
+        save_atomic(state, state_path)
 
     def load():
-        if not os.path.isfile(state_path):
-            return None
-        return torch.load(state_path, map_location="cpu", weights_only=False)
+        from edgeprune.train.checkpoint import load_checkpoint
+
+        return load_checkpoint(state_path) if os.path.isfile(state_path) else None
 
     return MethodContext(
         example,

@@ -25,6 +25,7 @@ class Measurement:
 
 def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | None = None):
     """A function (dense, pruned) -> Measurement that times both models on ``device``."""
+    from edgeprune.devices.hosts import remote_python
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
     from edgeprune.runtimes.agent import run_agent
     from edgeprune.runtimes.deploy import device_settings
@@ -42,6 +43,7 @@ def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | 
         warmup=20,
     )
     where = host or dev.host
+    python = remote_python(None, where, dev.python)  # what `device setup` installed, if any
 
     def measure(dense: nn.Module, pruned: nn.Module) -> Measurement:
         with tempfile.TemporaryDirectory(prefix="edgeprune-verify-") as tmp:
@@ -51,7 +53,7 @@ def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | 
             export_onnx(pruned.eval(), input_size, paths[1], cfg)
             target = make_target(where, key=dev.key)
             try:
-                res = run_agent(target, paths, settings, python=dev.python)
+                res = run_agent(target, paths, settings, python=python)
             finally:
                 target.close()
         return Measurement(

@@ -13,6 +13,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="registry name (see edgeprune.models)")
     p.add_argument("--weights", help="checkpoint path or URL")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="let --weights hold pickled Python objects (loading them can run code)",
+    )
     p.add_argument("--device", help="device profile to measure on (needed for latency budgets)")
     p.add_argument(
         "--methods", default=DEFAULT_METHODS, help=f"comma list (default {DEFAULT_METHODS})"
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         budget_kind=kind,
         device=args.device,
         weights=args.weights,
+        trust_pickle=args.trust_pickle,
         data_root=args.data_root,
         recovery_epochs=args.recovery,
         limit_batches=args.limit_batches,

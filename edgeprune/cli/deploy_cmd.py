@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory for ONNX files and the report")
     p.add_argument("--weights", help="weights file for a plain model name")
     p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="let --weights hold pickled Python objects (loading them can run code)",
+    )
+    p.add_argument(
         "--runtime", choices=runtime_names(), help="default: the device profile's runtime"
     )
     p.add_argument("--batch", type=_batches, default=(1,), help="batch sizes, e.g. 1,8 (default 1)")
@@ -94,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         compare_dense=args.compare_dense,
         profile_layers=args.profile_layers,
         weights=args.weights,
+        trust_pickle=args.trust_pickle,
         host=args.host,
         key=args.key,
         remote_python=args.remote_python,

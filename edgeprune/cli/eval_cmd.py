@@ -22,6 +22,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", help="checkpoint file or URL (default: the model's own weights)")
     p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="let --weights hold pickled Python objects (loading them can run code)",
+    )
+    p.add_argument(
         "--data-root",
         required=True,
         help="CIFAR-10 root: torchvision folder, train/ + test/ image folders, or JPEG tarballs",
@@ -50,8 +55,9 @@ def _is_url(s: str) -> bool:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Fail early, in one sentence, on inputs the user can fix."""
-    if args.weights and not _is_url(args.weights) and not Path(args.weights).expanduser().is_file():
-        raise UserError(f"weights file not found: {args.weights}")
+    where = (args.weights or "").rpartition("#sha256=")[0] or args.weights
+    if where and not _is_url(where) and not Path(where).expanduser().is_file():
+        raise UserError(f"weights file not found: {where}")
     if not args.download and not Path(args.data_root).expanduser().is_dir():
         raise UserError(f"data root {args.data_root} does not exist or is not a folder")
     if args.batch_size < 1 or (args.limit_batches is not None and args.limit_batches < 1):
@@ -72,7 +78,7 @@ def evaluate_spec(args: argparse.Namespace) -> dict[str, Any]:
     from edgeprune.models import load_model
     from edgeprune.train import DistEnv, evaluate, resolve_device
 
-    loaded = load_model(args.model, args.weights)
+    loaded = load_model(args.model, args.weights, trust_pickle=args.trust_pickle)
     counts = count(loaded.model, tuple(loaded.input_size))
     side = loaded.input_size[-1]
     opts = DataOptions(download=args.download, resize=None if side == 32 else side, augment=False)

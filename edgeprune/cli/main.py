@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "edgeprune.cli.deploy_cmd",
     "bench": "edgeprune.cli.bench_cmd",
     "report": "edgeprune.cli.report_cmd",
+    "device": "edgeprune.cli.device_cmd",
 }
 
 

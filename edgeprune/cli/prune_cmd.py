@@ -13,6 +13,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="prune a model to a latency/memory/FLOPs/accuracy budget")
     p.add_argument("--model", required=True, help="registry name (see edgeprune.models)")
     p.add_argument("--weights", help="checkpoint path or URL")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="let --weights hold pickled Python objects (loading them can run code)",
+    )
     p.add_argument("--method", default="l1", choices=list_methods())
     p.add_argument("--device", help="device profile name (local, xeon, rpi3, gpu) or YAML path")
     p.add_argument("--host", help="USER@HOST[:PORT] to verify latency on (default: profile's)")
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         budget=budget,
         weights=args.weights,
+        trust_pickle=args.trust_pickle,
         device=args.device,
         host=args.host,
         data_root=args.data_root,

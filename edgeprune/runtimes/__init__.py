@@ -22,6 +22,8 @@ class Runtime(Protocol):
 
     name: str
     description: str
+    device_requirements: tuple[str, ...]  # pip packages the device needs (device setup)
+    system_site_packages: bool  # the device venv also sees system packages (JetPack's TRT)
 
     def support_files(self) -> Sequence[str]: ...
 

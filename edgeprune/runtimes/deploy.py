@@ -102,6 +102,7 @@ class DeployConfig:
     compare_dense: bool = False
     profile_layers: bool = False
     weights: str | None = None
+    trust_pickle: bool = False  # let ``weights`` hold pickled objects (runs code)
     host: str | None = None
     key: str | None = None
     remote_python: str | None = None
@@ -274,7 +275,7 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
         if hasattr(target, "connect"):
             target.connect()
         progress(f"load {cfg.model}")
-        loaded = load_model(cfg.model, cfg.weights)
+        loaded = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
         progress(f"export to ONNX (opset {cfg.export.opset}, parity check vs torch)")
         paths, models, exports = _export(cfg, loaded)
         progress(f"upload {len(paths)} model(s) + {runtime.name} files to {target.name}")

@@ -13,6 +13,8 @@ class OrtRuntime:
 
     name = "ort"
     description = "ONNX Runtime (CPU or any installed execution provider)"
+    device_requirements = ("numpy", "onnxruntime")  # what `edgeprune device setup` installs
+    system_site_packages = False
 
     def support_files(self) -> list[str]:
         """Files uploaded next to the models."""

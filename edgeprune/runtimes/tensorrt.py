@@ -49,6 +49,10 @@ class TensorRTRuntime:
 
     name = "tensorrt"
     description = "NVIDIA TensorRT (Jetson / GPU server), timed with trtexec"
+    # what `edgeprune device setup` installs with the device's pip; TensorRT itself comes
+    # with JetPack or NVIDIA's packages, so the venv also sees the system's site-packages
+    device_requirements = ("numpy",)
+    system_site_packages = True
 
     def support_files(self) -> list[str]:
         """The engine-build script uploaded next to the models."""
