@@ -27,6 +27,7 @@ from edgeprune.bench_harness import standard_recovery
 from edgeprune.errors import UserError
 from edgeprune.fileio import atomic_write_text
 from edgeprune.models import load_model
+from edgeprune.train.checkpoint import load_checkpoint
 
 FIELDS = [
     "method",
@@ -80,10 +81,11 @@ def start_model(run: str, row: dict, bench: dict) -> tuple[torch.nn.Module, str]
     d = os.path.join(run, row.get("run_dir") or "runs/dense")
     if row["method"] != "dense":
         return load_model(d).model, d
-    model = load_model(bench["model"], bench.get("weights")).model
+    trust = bool(bench.get("trust_pickle", False))
+    model = load_model(bench["model"], bench.get("weights"), trust_pickle=trust).model
     first = os.path.join(d, "recovery", "last.pt")
     if os.path.isfile(first):  # none when the bench ran with --recovery 0
-        model.load_state_dict(torch.load(first, map_location="cpu")["model"])
+        model.load_state_dict(load_checkpoint(first)["model"])  # weights_only: never code
     return model, d
 
 

@@ -1,13 +1,15 @@
 """Recognise the three forms a CIFAR-10 ``--data-root`` can take and load a split as arrays.
 
 (a) torchvision's CIFAR-10 folder (``<root>/cifar-10-batches-py`` or that folder itself),
-    downloaded by torchvision when asked and online;
+    downloaded by torchvision when asked and online; its pickled batches are unpickled only
+    when their md5 matches the official release;
 (b) a folder with ``train/`` and ``test/`` ImageFolder sub-folders;
 (c) a folder of JPEG tarballs (``train*.tar.gz``, ``test*.tar.gz``), extracted once into the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from enum import Enum
 from pathlib import Path
@@ -20,6 +22,17 @@ from edgeprune.data.extract import extract_cached
 from edgeprune.errors import UserError
 
 TV_FOLDER = "cifar-10-batches-py"
+# md5 of the official python-format files (torchvision's CIFAR10.train_list, test_list, meta):
+# they are pickles, so each one is checked before it is unpickled.
+TV_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 SOURCE_SPLITS = ("train", "test")
 
@@ -75,19 +88,37 @@ def download_cifar10(root: Path) -> None:
         raise UserError(f"could not download CIFAR-10 into {root}: {exc}") from exc
 
 
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _unpickle_official(tv: Path, name: str) -> dict:
+    """Unpickle one file of the official CIFAR-10 python release, after checking its md5
+    (unpickling any other file could run code)."""
+    path = tv / name
+    if not path.is_file():
+        raise UserError(f"{path} is missing; the torchvision CIFAR-10 folder is incomplete")
+    if _md5(path) != TV_MD5[name]:
+        raise UserError(
+            f"{path} is not the official CIFAR-10 file (md5 mismatch), and unpickling it could "
+            "run code, so it was refused; download CIFAR-10 again"
+        )
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
 def _load_tv_split(tv: Path, split: str) -> ArraySplit:
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     images, labels = [], []
     for name in names:
-        path = tv / name
-        if not path.is_file():
-            raise UserError(f"{path} is missing; the torchvision CIFAR-10 folder is incomplete")
-        with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
+        entry = _unpickle_official(tv, name)
         images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.extend(entry.get("labels", entry.get("fine_labels", [])))
-    with open(tv / "batches.meta", "rb") as f:
-        classes = tuple(pickle.load(f, encoding="latin1")["label_names"])
+    classes = tuple(_unpickle_official(tv, "batches.meta")["label_names"])
     data = np.ascontiguousarray(np.concatenate(images).transpose(0, 2, 3, 1))
     return ArraySplit(data, np.asarray(labels, dtype=np.int64), classes)
 

@@ -35,8 +35,11 @@ class LoadedModel:
     source: str  # "registry" or "pruned_dir"
 
 
-def load_model(spec: str, weights: str | None = None) -> LoadedModel:
-    """Load a registry model (optionally with weights) or a pruned-model directory."""
+def load_model(spec: str, weights: str | None = None, *, trust_pickle: bool = False) -> LoadedModel:
+    """Load a registry model (optionally with weights) or a pruned-model directory.
+
+    ``trust_pickle`` lets ``weights`` hold pickled Python objects (see ``load_weights_``).
+    """
     from edgeprune.surgery import is_pruned_dir, load_pruned
 
     if Path(spec).is_dir():
@@ -46,7 +49,7 @@ def load_model(spec: str, weights: str | None = None) -> LoadedModel:
             raise UserError(f"{spec} is a directory but holds no pruned model (model.json)")
         model, meta, plan = load_pruned(spec)
         if weights:
-            load_weights_(model, weights)
+            load_weights_(model, weights, trust_pickle=trust_pickle)
         model.edgeprune_name = meta["model"]
         model.edgeprune_input_size = tuple(meta["input_size"])
         return LoadedModel(
@@ -54,5 +57,5 @@ def load_model(spec: str, weights: str | None = None) -> LoadedModel:
         )
     model = create_model(spec)
     if weights:
-        load_weights_(model, weights)
+        load_weights_(model, weights, trust_pickle=trust_pickle)
     return LoadedModel(spec, model.eval(), None, model_input_size(spec), weights, "registry")

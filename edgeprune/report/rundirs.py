@@ -64,13 +64,21 @@ def training_history(run_dir: str) -> list[dict]:
     path = os.path.join(run_dir, "recovery", "last.pt")
     if not os.path.isfile(path):
         return []
+    import pickle
+
     import torch
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(
+            f"{path} cannot be read as plain tensors (edgeprune writes plain ones): it is "
+            "corrupt or holds pickled objects whose loading could run code, so it was refused"
+        ) from None
     except Exception:  # an unreadable checkpoint only loses its curve
         return []
-    return list(ckpt.get("history", []))
+    history = ckpt.get("history", []) if isinstance(ckpt, dict) else []
+    return list(history) if isinstance(history, list) else []
 
 
 def aap_rounds(run_dir: str) -> list[dict]:

@@ -34,7 +34,7 @@ def test_aap_smoke_prunes_physically_and_writes_round_diagnostics(tmp_path):
     assert report["pruned"]["flops"] == final["flops"] < report["dense"]["flops"]
     if final["target_met"]:
         assert rc == 0 and report["budget_met"] and final["flops"] <= 0.6 * rounds[0]["flops"]
-    state = torch.load(out / "method_state.pt", weights_only=False)
+    state = torch.load(out / "method_state.pt", weights_only=True)
     assert state["policy"]["round"] == 3 and state["policy"]["done"]
 
     # --resume of a finished run redoes no round and returns the same model

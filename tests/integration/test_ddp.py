@@ -87,7 +87,7 @@ def test_ddp_two_cpu_processes_end_identical(tmp_path):
     }
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    a, b = (torch.load(out / f"rank{r}.pt") for r in (0, 1))
+    a, b = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     start = tiny_model().state_dict()
@@ -96,7 +96,7 @@ def test_ddp_two_cpu_processes_end_identical(tmp_path):
     assert infos[0]["steps"] == 5  # 80 train images / 2 ranks / batch 8, drop_last
     assert infos[0]["n"] == infos[1]["n"] == 30 == infos[0]["val_n"]  # exact shards, summed
     assert infos[0]["top1"] == infos[1]["top1"]
-    ckpt = torch.load(out / "last.pt", weights_only=False)
+    ckpt = torch.load(out / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["world_size"] == 2
     torch.testing.assert_close(ckpt["model"]["0.weight"], a["0.weight"])
 

@@ -259,7 +259,7 @@ def _ctx(tmp_path, resume: bool = False) -> MethodContext:
         (tmp_path / "state.pt.tmp").replace(path)
 
     def load():
-        return torch.load(path, weights_only=False) if path.exists() else None
+        return torch.load(path, weights_only=True) if path.exists() else None
 
     dense = metrics(_model())
     oracle = BudgetOracle(metrics, {"flops": 0.5 * dense["flops"]}, dense)
@@ -299,7 +299,7 @@ def test_resume_after_a_kill_mid_round_reproduces_the_history(tmp_path, monkeypa
     monkeypatch.setattr(aap_loop, "retrain", dying)
     with pytest.raises(KeyboardInterrupt):
         get_method("aap", **OPTS).run(_model(), groups, _ctx(tmp_path / "b"))
-    saved = torch.load(tmp_path / "b" / "state.pt", weights_only=False)
+    saved = torch.load(tmp_path / "b" / "state.pt", weights_only=True)
     assert saved["policy"]["round"] == 1
     monkeypatch.setattr(aap_loop, "retrain", real)
     resumed = get_method("aap", **OPTS).run(_model(), groups, _ctx(tmp_path / "b", True))
@@ -372,5 +372,5 @@ def test_the_dense_baseline_gets_one_rounds_retraining(tmp_path, retrain_dense, 
     opts = {**OPTS, "max_rounds": 2, "retrain_dense": retrain_dense}
     get_method("aap", **opts).run(_model(), prunable_layers(_model(), SIZE), _ctx(tmp_path))
     assert calls == ([0, 1, 2] if retrain_dense else [1, 2])
-    saved = torch.load(tmp_path / "state.pt", weights_only=False)
+    saved = torch.load(tmp_path / "state.pt", weights_only=True)
     assert (saved["snapshots"][0]["state"] is not None) == retrain_dense

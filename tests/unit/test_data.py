@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import tarfile
@@ -25,6 +26,7 @@ from edgeprune.data import (
     val_indices,
 )
 from edgeprune.data import extract as extract_mod
+from edgeprune.data import roots as roots_mod
 from edgeprune.errors import UserError
 
 PER_CLASS = {"train": 6, "test": 2}
@@ -33,6 +35,8 @@ PER_CLASS = {"train": 6, "test": 2}
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEPRUNE_CACHE", str(tmp_path / "cache"))
+    # the official checksums, per test: make_torchvision_root adds its fake files' md5s
+    monkeypatch.setattr(roots_mod, "TV_MD5", dict(roots_mod.TV_MD5))
 
 
 def fake_images(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +89,8 @@ def make_torchvision_root(tmp_path: Path) -> Path:
     test = {"data": te.transpose(0, 3, 1, 2).reshape(len(tel), -1), "labels": list(tel)}
     (d / "test_batch").write_bytes(pickle.dumps(test))
     (d / "batches.meta").write_bytes(pickle.dumps({"label_names": list(CIFAR10_CLASSES)}))
+    for name in roots_mod.TV_MD5:  # these fakes stand in for the official files
+        roots_mod.TV_MD5[name] = hashlib.md5((d / name).read_bytes()).hexdigest()
     return root
 
 
@@ -111,6 +117,40 @@ def test_torchvision_folder_itself_is_accepted(tmp_path):
     root = make_torchvision_root(tmp_path) / "cifar-10-batches-py"
     assert detect_form(root) is RootForm.TORCHVISION
     assert len(load_source_split(root, "test")) == 20
+
+
+def test_official_checksums_are_torchvision_s():
+    from torchvision.datasets import CIFAR10
+
+    official = dict(CIFAR10.train_list + CIFAR10.test_list)
+    official[CIFAR10.meta["filename"]] = CIFAR10.meta["md5"]
+    assert dict(roots_mod.TV_MD5) == official  # the autouse fixture copied them unchanged
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: what a crafted batch file could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_batch_with_a_wrong_md5_is_refused_before_unpickling(tmp_path):
+    root = make_torchvision_root(tmp_path)
+    marker = tmp_path / "ran"
+    crafted = {"data": np.zeros((1, 3072), np.uint8), "labels": [0], "x": _Payload(marker)}
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(crafted))
+    with pytest.raises(UserError, match="not the official CIFAR-10 file") as err:
+        load_source_split(root, "test")
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
+    # the real official checksums refuse the fake files too
+    again = make_torchvision_root(tmp_path / "again")
+    roots_mod.TV_MD5["test_batch"] = "40351d587109b95175f43aff81a1287e"
+    with pytest.raises(UserError, match="md5 mismatch"):
+        load_source_split(again, "test")
 
 
 def test_unrecognised_and_missing_roots_are_user_errors(tmp_path):

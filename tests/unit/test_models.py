@@ -72,7 +72,7 @@ def test_weights_from_file_url(tmp_path, monkeypatch):
         pytest.skip("../shared weights not present")
     monkeypatch.setenv("EDGEPRUNE_CACHE", str(tmp_path))
     lm = load_model("resnet20", path.as_uri())
-    assert (tmp_path / "weights" / path.name).is_file()
+    assert [p.name for p in (tmp_path / "weights").glob("*/*")] == [path.name]  # per-URL dir
     ref = load_model("resnet20", str(path)).model
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(lm.model(x), ref(x))
