@@ -188,10 +188,7 @@ def done_row(run_dir: str) -> dict | None:
 
 def run_bench(cfg: BenchConfig) -> list[dict]:
     """Run (or resume) every row; returns the rows also written to ``results.csv``."""
-    import edgeprune.methods  # noqa: F401 (registers the methods)
-
-    for label in cfg.budgets:
-        make_budget(cfg, label)  # bad labels fail before any work
+    check_rows(cfg)  # so do unknown methods, bad options or budget labels, missing data
     config = merged_config(cfg)
     env = environment(cfg.device)
     os.makedirs(cfg.out, exist_ok=True)
@@ -202,6 +199,26 @@ def run_bench(cfg: BenchConfig) -> list[dict]:
         rows.append(run_one(cfg, method, label, env))
         write_csv(cfg.out, rows + earlier_rows(cfg.out, rows))
     return rows
+
+
+def check_rows(cfg: BenchConfig) -> None:
+    """Refuse, before any work, what would fail a row: unknown methods, bad budget labels,
+    bad method options, a method that trains on data without --data-root."""
+    import edgeprune.methods  # noqa: F401 (registers the methods)
+    from edgeprune.methods import list_methods
+    from edgeprune.methods.base import check_data, check_options
+
+    known = list_methods()
+    for name in [*cfg.methods, *cfg.method_options]:
+        if name not in known:
+            raise UserError(f"unknown method {name!r}; available: {', '.join(known)}")
+    for label in cfg.budgets:
+        make_budget(cfg, label)
+    if cfg.data_root and not os.path.isdir(os.path.expanduser(cfg.data_root)):
+        raise UserError(f"data root {cfg.data_root} does not exist or is not a folder")
+    for name in cfg.methods:
+        check_options(name, dict(cfg.method_options.get(name, {})))
+        check_data(name, has_data=bool(cfg.data_root))
 
 
 # What makes rows of one table comparable; a second bench into the same --out must share them.

@@ -154,7 +154,7 @@ def check_options(name: str, options: dict) -> object | None:
     return cls.config_cls.from_dict(dict(options))
 
 
-def check_data(name: str, options: dict, has_data: bool) -> None:
+def check_data(name: str, has_data: bool) -> None:
     """Refuse (one sentence) a method that trains on data when no --data-root is given."""
     from edgeprune.errors import UserError
 

@@ -120,6 +120,70 @@ def build_row(report: dict, meta: dict | None = None) -> dict:
     return {k: row.get(k) for k in ROW_COLUMNS}
 
 
+# report.json fields: name -> (required?, what it holds); a run always has the required ones
+_NUMBER = "number"
+REPORT_FIELDS: dict[str, tuple[bool, str]] = {
+    "model": (True, "str"),
+    "method": (True, "str"),
+    "dense": (True, "dict"),
+    "pruned": (True, "dict"),
+    "budget": (False, "dict"),
+    "device": (False, "str"),
+    "measured_latency_ms": (False, _NUMBER),
+    "latency_ratio": (False, _NUMBER),
+    "predicted_latency_ms": (False, _NUMBER),
+    "budget_met": (False, "bool"),
+    "recovery_epochs": (False, "int"),
+    "seed": (False, "int"),
+    "wall_time_s": (False, _NUMBER),
+    "timings": (False, "dict"),
+    "layers": (False, "list"),
+}
+MODEL_FIELDS = ("params", "flops", "top1", "latency_ms")  # numbers (or null) in dense/pruned
+ROW_FIELDS: dict[str, tuple[bool, str]] = {"method": (True, "str"), "status": (True, "str")}
+_KINDS = {
+    "str": ((str,), "a string"),
+    "dict": ((dict,), "an object"),
+    "list": ((list,), "a list"),
+    "bool": ((bool,), "true or false"),
+    "int": ((int,), "an integer"),
+    _NUMBER: ((int, float), "a number"),
+}
+
+
+def _fits(value, kind: str) -> bool:
+    types, _ = _KINDS[kind]
+    return isinstance(value, types) and (kind == "bool" or not isinstance(value, bool))
+
+
+def record_problem(record, fields: dict[str, tuple[bool, str]]) -> str | None:
+    """What is wrong with a run's JSON record (missing or mistyped field), or None."""
+    if not isinstance(record, dict):
+        return f"holds {type(record).__name__ if record is not None else 'null'}, not an object"
+    for name, (required, kind) in fields.items():
+        value = record.get(name)
+        if value is None:
+            if required:
+                return f"has no {name!r} (not a run's report)"
+            continue
+        if not _fits(value, kind):
+            return f"field {name!r} is {value!r}, expected {_KINDS[kind][1]}"
+    return None
+
+
+def report_problem(report) -> str | None:
+    """What is wrong with a report.json (fields a run has, their types), or None."""
+    problem = record_problem(report, REPORT_FIELDS)
+    if problem is not None:
+        return problem
+    for part in ("dense", "pruned"):
+        for name in MODEL_FIELDS:
+            v = report[part].get(name)
+            if v is not None and not _fits(v, _NUMBER):
+                return f"field '{part}.{name}' is {v!r}, expected a number"
+    return None
+
+
 def with_measurement(row: dict, dense_ms: float, ms: float) -> dict:
     """The row with a latency measured by the harness (dense and slim in one run)."""
     flops_red = row.get("flops_reduction")

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from edgeprune.errors import UserError
-from edgeprune.report.rows import build_row
+from edgeprune.report.rows import ROW_FIELDS, build_row, record_problem, report_problem
 
 
 @dataclass
@@ -24,18 +24,26 @@ class Run:
         return str(self.row.get("method")) if b == "-" else f"{self.row.get('method')} @ {b}"
 
 
-def _read_json(path: str) -> dict | None:
+def _read_json(path: str, check=None):
+    """The JSON in ``path`` (None when there is no such file); unreadable JSON, or JSON
+    ``check(value)`` finds a problem with, is one UserError naming the file."""
+    if not os.path.isfile(path):
+        return None
     try:
         with open(path) as fh:
-            return json.load(fh)
+            value = json.load(fh)
     except (OSError, ValueError):
-        return None
+        raise UserError(f"{path} is not readable JSON") from None
+    problem = check(value) if check is not None else None
+    if problem:
+        raise UserError(f"{path} {problem}")
+    return value
 
 
 def _single(path: str) -> Run | None:
     """A run dir holding report.json (and maybe the bench's row.json)."""
-    report = _read_json(os.path.join(path, "report.json"))
-    row = _read_json(os.path.join(path, "row.json"))
+    report = _read_json(os.path.join(path, "report.json"), report_problem)
+    row = _read_json(os.path.join(path, "row.json"), lambda r: record_problem(r, ROW_FIELDS))
     if report is None and row is None:
         return None
     return Run(row or build_row(report, {"run_dir": path}), report or {}, path)
@@ -83,5 +91,10 @@ def training_history(run_dir: str) -> list[dict]:
 
 def aap_rounds(run_dir: str) -> list[dict]:
     """AAP's per-round records from ``run_dir/diagnostics.json`` (or [] for other runs)."""
-    diag = _read_json(os.path.join(run_dir, "diagnostics.json")) or {}
-    return list(diag.get("rounds", [])) if diag.get("method") == "aap" else []
+    try:
+        diag = _read_json(os.path.join(run_dir, "diagnostics.json"))
+    except UserError:  # unreadable diagnostics only lose their plot
+        return []
+    if not isinstance(diag, dict) or diag.get("method") != "aap":
+        return []
+    return [r for r in diag.get("rounds") or [] if isinstance(r, dict)]

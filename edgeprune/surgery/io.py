@@ -66,7 +66,7 @@ def load_pruned(path: str | os.PathLike) -> tuple[nn.Module, dict, Plan]:
     weights = path / WEIGHTS
     if not weights.is_file():
         raise UserError(f"{weights} is missing")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = _load_state(weights)
     _add_folded_biases_(model, state)
     try:
         model.load_state_dict(state, strict=True)
@@ -74,6 +74,22 @@ def load_pruned(path: str | os.PathLike) -> tuple[nn.Module, dict, Plan]:
         raise UserError(f"weights in {path} do not fit the replayed plan: {exc}") from exc
     meta["input_size"] = list(input_size)
     return model.eval(), meta, plan
+
+
+def _load_state(weights: Path) -> dict:
+    """The state_dict in ``weights``; an unreadable or foreign file is one UserError."""
+    import pickle
+    import zipfile
+
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile):
+        raise UserError(
+            f"{weights} is not a readable weights file (corrupt, truncated or not a state_dict)"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{weights} does not hold a state_dict of tensors")
+    return state
 
 
 def _add_folded_biases_(model: nn.Module, state: dict) -> None:

@@ -114,6 +114,26 @@ def test_config_errors_are_one_sentence(tmp_path):
     assert BenchConfig.from_dict(_cfg(tmp_path).to_dict()) == _cfg(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"methods": ("l1", "foo")}, "unknown method 'foo'; available: "),
+        ({"method_options": {"bar": {"x": 1}}}, "unknown method 'bar'"),
+        ({"method_options": {"l1": {"x": 1}}}, "method 'l1' has no option 'x'"),
+        ({"methods": ("aap",), "method_options": {"aap": {"lam0": "big"}}}, "lam0 must be a"),
+        ({"methods": ("paam",)}, "method 'paam' trains on data"),
+        ({"budgets": ("0.5x", "half")}, "half"),
+        ({"data_root": "/no/such/root"}, "does not exist"),
+    ],
+)
+def test_every_row_is_checked_before_any_work(tmp_path, kw, match):
+    from edgeprune.bench_harness import check_rows
+
+    with pytest.raises(UserError, match=match):
+        check_rows(_cfg(tmp_path / "out", **kw))
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_second_bench_into_the_same_dir_adds_to_the_table(tmp_path):
     from edgeprune.bench_harness import earlier_rows, merged_config
 
