@@ -6,7 +6,7 @@ import argparse
 
 
 def add_ssh_args(p: argparse.ArgumentParser) -> None:
-    """Add --host, --key, --known-hosts, --trust-host-key and friends to ``p``."""
+    """Add --host, --key, --known-hosts, --trust-host-key, --verbose and friends to ``p``."""
     ssh = p.add_argument_group("SSH (remote devices)")
     ssh.add_argument("--host", help="USER@HOST[:PORT] or a Host alias from ~/.ssh/config")
     ssh.add_argument(
@@ -19,9 +19,17 @@ def add_ssh_args(p: argparse.ArgumentParser) -> None:
         help="accept an unknown or changed host key (only if you verified it)",
     )
     ssh.add_argument("--ssh-config", default="~/.ssh/config", help="ssh config file for aliases")
-    ssh.add_argument("--connect-timeout", type=float, default=15.0, help="seconds")
+    ssh.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        help="seconds for the TCP connection, the SSH banner and the login (default 10)",
+    )
     ssh.add_argument("--retries", type=int, default=3, help="connection attempts on network errors")
     ssh.add_argument("--remote-python", help="python on the device (default: profile or python3)")
+    ssh.add_argument(
+        "--verbose", action="store_true", help="show the SSH library's log (handshake, errors)"
+    )
 
 
 def ssh_options_from_args(args: argparse.Namespace):
@@ -34,4 +42,5 @@ def ssh_options_from_args(args: argparse.Namespace):
         connect_timeout=args.connect_timeout,
         retries=args.retries,
         ssh_config=args.ssh_config,
+        verbose=args.verbose,
     )

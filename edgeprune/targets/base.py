@@ -33,7 +33,15 @@ class TargetError(UserError):
 
 
 class TargetConnectionError(TargetError):
-    """The connection to a remote target failed or dropped."""
+    """The connection to a remote target failed or dropped for a network reason.
+
+    Only these are retried when connecting; a refusal (authentication, host key, a peer
+    that does not speak SSH) is a plain TargetError and fails at once.
+    """
+
+    def add_detail(self, text: str) -> None:
+        """Append a clause to the message, e.g. what cleanup did after the drop."""
+        self.args = (f"{self.args[0]}; {text}", *self.args[1:])
 
 
 class RemoteCommandError(TargetError):

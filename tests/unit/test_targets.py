@@ -96,3 +96,40 @@ def test_local_target_interface(tmp_path):
         assert not os.path.exists(d)
         t.cleanup("/")  # never removes a directory it did not make
         assert os.path.exists("/")
+
+
+def test_private_key_open_to_others_is_refused(tmp_path):
+    from edgeprune.targets.ssh import check_private_key
+
+    key = tmp_path / "id_test"
+    key.write_text("key")
+    key.chmod(0o600)
+    check_private_key(str(key))
+    key.chmod(0o640)
+    with pytest.raises(UserError, match=rf"mode 0640.*chmod 600 {key}$"):
+        check_private_key(str(key))
+    with pytest.raises(UserError, match="cannot read private key"):
+        check_private_key(str(tmp_path / "missing"))
+
+
+def test_ssh_flags_verbose_and_timeout():
+    import argparse
+
+    from edgeprune.cli.ssh_args import add_ssh_args, ssh_options_from_args
+
+    p = argparse.ArgumentParser()
+    add_ssh_args(p)
+    quiet = ssh_options_from_args(p.parse_args([]))
+    assert (quiet.verbose, quiet.connect_timeout) == (False, 10.0)
+    assert ssh_options_from_args(p.parse_args(["--verbose"])).verbose
+
+
+def test_connection_error_detail_is_part_of_the_sentence():
+    from edgeprune.targets import TargetConnectionError
+
+    err = TargetConnectionError("the connection to dev dropped during upload of m.onnx")
+    err.add_detail("the remote directory /tmp/x could not be removed")
+    assert str(err) == (
+        "the connection to dev dropped during upload of m.onnx; "
+        "the remote directory /tmp/x could not be removed"
+    )
