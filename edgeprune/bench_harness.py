@@ -9,7 +9,9 @@ Layout of ``OUT``::
     runs/<method>-<budget>/   a prune run dir (report.json, model, recovery/last.pt, row.json)
 
 A run whose ``row.json`` says ``ok`` is done: an interrupted bench resumes by skipping
-those; any other run directory is cleared and run again.
+those; any other run directory is cleared and run again (``run_prune`` into a fresh dir).
+A bench into an ``OUT`` that holds another bench adds its rows when the tables compare
+(``SAME_TABLE``) and is refused otherwise: bench out dirs are additive by design.
 """
 
 from __future__ import annotations
@@ -188,6 +190,9 @@ def done_row(run_dir: str) -> dict | None:
 
 def run_bench(cfg: BenchConfig) -> list[dict]:
     """Run (or resume) every row; returns the rows also written to ``results.csv``."""
+    from edgeprune.fileio import check_writable_dir
+
+    check_writable_dir(cfg.out)  # a bad --out fails before any work
     check_rows(cfg)  # so do unknown methods, bad options or budget labels, missing data
     config = merged_config(cfg)
     env = environment(cfg.device)

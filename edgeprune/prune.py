@@ -40,6 +40,7 @@ class PruneConfig:
     method_options: dict = field(default_factory=dict)
     seed: int = 0
     resume: bool = False
+    overwrite: bool = False  # clear a non-empty ``out`` first (else it is refused)
     accuracy_search_steps: int = 6
     # recovery training (epochs, limit_batches, seed come from the fields above); None: SGD
     # with a cosine schedule at ``lr``
@@ -133,13 +134,109 @@ def _recover(model, loader, cfg: PruneConfig) -> None:
 
     model.to(resolve_device("auto"))
     try:
-        train(model, loader, tcfg, ckpt_dir=os.path.join(cfg.out, "recovery"), resume=True)
+        ckpt_dir = os.path.join(cfg.out, "recovery")
+        # a checkpoint is resumed only by --resume, whose config matches (``_check_resume``)
+        train(model, loader, tcfg, ckpt_dir=ckpt_dir, resume=cfg.resume)
     finally:
         model.to("cpu")
 
 
+# what --overwrite may clear (an edgeprune prune run dir) and the final outputs of a run
+RUN_MARKERS = ("config.json", "report.json", "model.json", "method_state.pt", "recovery")
+FINAL_OUTPUTS = ("model.json", "weights.pt", "model.onnx", "diagnostics.json", "report.json")
+
+
+def run_config(cfg: PruneConfig) -> dict:
+    """What a ``--resume`` must share with the run it continues (saved as config.json)."""
+    from dataclasses import asdict
+
+    doc = {
+        "model": cfg.model,
+        "weights": _abs_if_local(cfg.weights),
+        "method": cfg.method,
+        "budget": cfg.budget.to_dict() if cfg.budget is not None else None,
+        "method_options": dict(cfg.method_options),
+        "device": cfg.device,
+        "controller": cfg.controller.to_dict(),
+        "accuracy_search_steps": cfg.accuracy_search_steps,
+        "epochs": cfg.epochs,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "limit_batches": cfg.limit_batches,
+        "seed": cfg.seed,
+        "data_root": _abs_if_local(cfg.data_root),
+        "recovery": asdict(cfg.recovery) if cfg.recovery is not None else None,
+    }
+    return json.loads(json.dumps(doc, default=str))  # as it reads back from the file
+
+
+def _abs_if_local(path: str | None) -> str | None:
+    return os.path.abspath(path) if path and os.path.exists(path) else path
+
+
+def _check_resume(cfg: PruneConfig, config: dict) -> None:
+    """Raise UserError unless ``cfg.out`` holds a run made with ``config`` (or nothing)."""
+    from edgeprune.fileio import STAGING_PREFIX
+
+    path = os.path.join(cfg.out, "config.json")
+    if not os.path.isfile(path):
+        if any(not n.startswith(STAGING_PREFIX) for n in os.listdir(cfg.out)):
+            raise UserError(
+                f"--resume: {cfg.out} has no config.json (made by an older edgeprune or not a "
+                "prune run), so it cannot be checked; use another --out or --overwrite"
+            )
+        return
+    try:
+        with open(path) as fh:
+            saved = json.load(fh)
+    except (OSError, ValueError):
+        raise UserError(
+            f"--resume: {path} is unreadable; use another --out or --overwrite"
+        ) from None
+    keys = [k for k in dict.fromkeys([*config, *saved]) if saved.get(k) != config.get(k)]
+    if keys:
+        was = ", ".join(f"{k}={_show(saved.get(k))}" for k in keys)
+        asks = ", ".join(f"{k}={_show(config.get(k))}" for k in keys)
+        raise UserError(
+            f"--resume: {cfg.out} was made with {was}, this run asks {asks}; "
+            "use another --out or --overwrite"
+        )
+
+
+def _show(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _open_run_dir(cfg: PruneConfig) -> dict:
+    """Check ``cfg.out`` before any work: refuse a dir another run left (unless --resume of
+    the same config, or --overwrite). Returns this run's config; writes nothing yet."""
+    from edgeprune.fileio import check_replaceable, prepare_out_dir
+
+    prepare_out_dir(cfg.out, cfg.resume, cfg.overwrite)
+    config = run_config(cfg)
+    if cfg.resume:
+        _check_resume(cfg, config)
+    if cfg.overwrite:
+        check_replaceable(cfg.out, RUN_MARKERS)
+    return config
+
+
+def _start_run_dir(cfg: PruneConfig, config: dict) -> None:
+    """Clear ``cfg.out`` for --overwrite, drop killed runs' staging, save config.json."""
+    from edgeprune.fileio import clean_stale_staging, clear_run_dir
+
+    if cfg.overwrite:
+        clear_run_dir(cfg.out, RUN_MARKERS)
+    clean_stale_staging(cfg.out)
+    _write_json(os.path.join(cfg.out, "config.json"), config)
+
+
 def run_prune(cfg: PruneConfig) -> dict:
-    """Run the whole workflow; returns the report written to ``cfg.out/report.json``."""
+    """Run the whole workflow; returns the report written to ``cfg.out/report.json``.
+
+    ``cfg.out`` is checked first (see ``_open_run_dir``); the final outputs are written to a
+    staging folder and moved in at the end, so a failed run leaves earlier results whole.
+    """
     from edgeprune.cost import count
     from edgeprune.methods import get_method
     from edgeprune.models import load_model
@@ -151,8 +248,10 @@ def run_prune(cfg: PruneConfig) -> dict:
     budget = cfg.budget
     if budget is None:
         raise UserError("no budget given")
+    config = _open_run_dir(cfg)
     method = get_method(cfg.method, **cfg.method_options)
     train_loader, method_train_loader, val_loader, test_loader = _loaders(cfg)
+    _start_run_dir(cfg, config)
     _log(f"load {cfg.model}")
     loaded = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
     model, input_size = loaded.model.eval(), loaded.input_size
@@ -231,34 +330,37 @@ def run_prune(cfg: PruneConfig) -> dict:
     pruned_top1 = _evaluate(pruned, test_loader, cfg)
     pruned_counts = count(pruned, input_size)
 
-    os.makedirs(cfg.out, exist_ok=True)
-    save_pruned(
-        cfg.out, loaded.name, pruned, result.plan, input_size, extra={"method": method.name}
-    )
-    from edgeprune.export.onnx_export import ExportConfig, export_onnx
+    from edgeprune.fileio import commit_staged, staging
 
-    export_onnx(pruned, input_size, os.path.join(cfg.out, "model.onnx"), ExportConfig())
-    report = _report(
-        cfg,
-        loaded,
-        budget,
-        result,
-        dense_counts,
-        pruned_counts,
-        dense_top1,
-        pruned_top1,
-        groups,
-        profile,
-        decision_s,
-        time.time() - t0,
-    )
-    report["method_recovery"] = recovery_info
-    report["timings"] = timings
-    diag = method.diagnostics()
-    if diag:
-        _write_json(os.path.join(cfg.out, "diagnostics.json"), diag)
-        report["diagnostics"] = "diagnostics.json"
-    _write_json(os.path.join(cfg.out, "report.json"), report)
+    with staging(cfg.out) as stage:  # moved into cfg.out only when all are written
+        save_pruned(
+            stage, loaded.name, pruned, result.plan, input_size, extra={"method": method.name}
+        )
+        from edgeprune.export.onnx_export import ExportConfig, export_onnx
+
+        export_onnx(pruned, input_size, str(stage / "model.onnx"), ExportConfig())
+        report = _report(
+            cfg,
+            loaded,
+            budget,
+            result,
+            dense_counts,
+            pruned_counts,
+            dense_top1,
+            pruned_top1,
+            groups,
+            profile,
+            decision_s,
+            time.time() - t0,
+        )
+        report["method_recovery"] = recovery_info
+        report["timings"] = timings
+        diag = method.diagnostics()
+        if diag:
+            _write_json(stage / "diagnostics.json", diag)
+            report["diagnostics"] = "diagnostics.json"
+        _write_json(stage / "report.json", report)
+        commit_staged(stage, cfg.out, stale=FINAL_OUTPUTS)
     return report
 
 
@@ -507,7 +609,7 @@ def _report(
     }
 
 
-def _write_json(path: str, obj: dict) -> None:
+def _write_json(path: str | os.PathLike, obj: dict) -> None:
     from edgeprune.fileio import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=1, default=float))

@@ -37,7 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="a method's option (repeatable), e.g. --opt paam:an_epochs=3",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output directory (re-run to resume)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output directory (re-run to resume or to add methods/budgets to the table)",
+    )
     return p
 
 

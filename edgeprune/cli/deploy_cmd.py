@@ -34,6 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", required=True, help="device profile name ('local' = this machine)")
     p.add_argument("--out", required=True, help="output directory for ONNX files and the report")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of a non-empty --out once this deploy succeeds (else refused)",
+    )
     p.add_argument("--weights", help="weights file for a plain model name")
     p.add_argument(
         "--trust-pickle",
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         provider=args.provider,
         opt_level=args.opt_level,
+        overwrite=args.overwrite,
     )
     report = run_deploy(cfg)
     for row in report["results"]:

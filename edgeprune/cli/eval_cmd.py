@@ -109,6 +109,10 @@ def evaluate_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
+    if args.json is not None:  # a bad path fails now, not after the evaluation
+        from edgeprune.fileio import check_writable_file
+
+        check_writable_file(args.json, "--json")
     rec = evaluate_spec(args)
     print(
         f"{rec['model']} on {args.data_root} [{rec['split']}, n={rec['n']}]: "

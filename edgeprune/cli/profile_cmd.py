@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     require("onnxruntime", "onnx")
     require("onnx", "onnx")
+    _check_outputs(args)
     if not args.model:
         raise UserError("name at least one --model to profile or validate")
     if args.threads is not None and args.threads < 1:
@@ -110,6 +111,16 @@ def run(args: argparse.Namespace) -> int:
         )
     print(prof.status_line())
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """A bad --out (a profile folder a sweep adds to) or --json fails before any work."""
+    from edgeprune.fileio import check_writable_dir, check_writable_file
+
+    if args.out and not args.validate:  # --validate reads its profile from --out
+        check_writable_dir(args.out)
+    if args.json:
+        check_writable_file(args.json, "--json")
 
 
 def _settings(args, prof):

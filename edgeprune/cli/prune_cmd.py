@@ -51,7 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="method option (repeatable), e.g. --opt lam=1e-4 --opt an_epochs=3",
     )
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (its config.json must match this run)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="clear a non-empty --out first (else refused)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     return p
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         method_options=options,
         resume=args.resume,
+        overwrite=args.overwrite,
     )
     report = run_prune(cfg)
     print(summary(report))

@@ -16,8 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeprune.fileio import check_writable_dir
     from edgeprune.report.compare import make_report
 
+    check_writable_dir(args.out)  # its report files are rewritten; other files are kept
     files = make_report(list(args.runs), args.out, plots=not args.no_plots)
     for kind, path in files.items():
         print(f"{kind}: {path}")

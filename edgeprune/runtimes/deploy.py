@@ -112,6 +112,7 @@ class DeployConfig:
     threads: int | None = None
     provider: str | None = None
     opt_level: str | None = None
+    overwrite: bool = False  # replace a non-empty ``out`` (once this deploy succeeds)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -252,12 +253,32 @@ def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str 
     return None
 
 
+# what ``--overwrite`` may replace: a deploy output directory
+DEPLOY_MARKERS = ("report.json", "model.onnx")
+
+
 def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict:
     """Deploy ``cfg.model`` to ``cfg.device``; write and return the report dict.
 
-    Nothing in ``cfg.out`` is half-written on failure: ONNX files and reports are renamed
-    into place only when complete, and the report is written last.
+    ``cfg.out`` is checked before any work: a non-empty one is refused unless
+    ``cfg.overwrite``. Every output is written to a staging folder and moved into
+    ``cfg.out`` only when the deploy succeeded (replacing its old contents with
+    ``overwrite``): a failed deploy leaves the previous files untouched and nothing mixed.
     """
+    from edgeprune.fileio import check_replaceable, commit_staged, prepare_out_dir, staging
+
+    prepare_out_dir(cfg.out, overwrite=cfg.overwrite, can_resume=False)
+    if cfg.overwrite:
+        check_replaceable(cfg.out, DEPLOY_MARKERS)
+    with staging(cfg.out) as stage:
+        report = _deploy(replace(cfg, out=str(stage)), progress)
+        commit_staged(stage, cfg.out, clear=cfg.overwrite)
+    progress(f"done: {cfg.out}/report.json")
+    return report
+
+
+def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
+    """The deploy itself, writing every output into ``cfg.out`` (the staging folder)."""
     from edgeprune.models import load_model
     from edgeprune.report.deploy_report import build_report, write_report
     from edgeprune.runtimes import get_runtime
@@ -267,7 +288,6 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
     runtime = get_runtime(cfg.runtime or dev.runtime)
     python = cfg.remote_python or dev.python
     notes: list[str] = []
-    os.makedirs(cfg.out, exist_ok=True)
 
     target, host = _open_target(cfg, dev)
     try:
@@ -336,5 +356,4 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
         meta["layers"] = layers
     report = build_report(meta, rows)
     write_report(cfg.out, report)
-    progress(f"done: {cfg.out}/report.json")
     return report

@@ -209,3 +209,37 @@ def test_connection_dropped_mid_run(own_sshd, tmp_path, caplog):
     out = tmp_path / "out"
     assert not (out / "report.json").exists()
     assert not [p for p in os.listdir(out) if ".tmp" in p or ".part" in p]
+
+
+def test_deploy_into_a_used_out_refused_or_replaced_only_on_success(tmp_path, capsys, monkeypatch):
+    """A used --out is refused without --overwrite; with it, a failed deploy leaves the old
+    files untouched (outputs are staged) and a successful one replaces them all."""
+    import edgeprune.runtimes.deploy as deploy
+
+    out = tmp_path / "out"
+    argv = ["deploy", "resnet8", "--device", "local", "--threads", "1", "--out", str(out), *FAST]
+    assert main(argv) == 0
+
+    def files() -> dict:
+        return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+
+    before = files()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already holds files" in err and "--overwrite" in err and "[deploy] load" not in err
+    assert files() == before
+
+    def broken_benchmark(*args, **kwargs):
+        raise deploy.UserError("the device went away")
+
+    monkeypatch.setattr(deploy, "_benchmark", broken_benchmark)
+    assert main([*argv, "--overwrite"]) == 2
+    assert "the device went away" in capsys.readouterr().err
+    assert files() == before  # no new model.onnx beside the old report
+    monkeypatch.undo()
+
+    (out / "stray.txt").write_text("from the earlier deploy")
+    assert main([*argv, "--overwrite"]) == 0
+    assert "stray.txt" not in os.listdir(out) and (out / "report.json").is_file()
+    assert not [p for p in os.listdir(out) if p.startswith(".staging")]
