@@ -159,7 +159,12 @@ def budget_from_args(args) -> Budget:
             d[key] = float(getattr(args, flag))
     if getattr(args, "device", None):
         d["device"] = args.device
-    return Budget(**{k: v for k, v in d.items() if v is not None})
+    budget = Budget(**{k: v for k, v in d.items() if v is not None})
+    if budget.device:  # a missing or malformed profile fails now, before any work
+        from edgeprune.devices.profile import load_profile
+
+        load_profile(budget.device)
+    return budget
 
 
 def load_budget_yaml(path: str) -> Budget:

@@ -344,11 +344,15 @@ def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
     """Load and validate a profile by name (user dir, then package) or path."""
     import yaml
 
+    from edgeprune.config_io import yaml_error_text
+
     path = _resolve_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise UserError(f"device profile {path} is not valid YAML ({exc})") from None
+        raise UserError(
+            f"device profile {path} is not valid YAML ({yaml_error_text(exc)})"
+        ) from None
     prof = DeviceProfile.from_dict(data or {}, path=str(path))
     if prof.identity.arch == "auto":
         prof = replace(prof, identity=detect_identity(prof.identity))

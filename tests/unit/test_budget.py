@@ -40,11 +40,24 @@ def test_parse_latency_and_counts():
     assert (b.latency_ratio, b.flops, b.weight_mb, b.max_acc_drop) == (0.5, 60e6, 4.0, 1.0)
 
 
+@pytest.mark.parametrize("text", ["0.5", "2", "1e-3"])
+def test_latency_budget_needs_a_unit(text):
+    with pytest.raises(UserError, match=f"has no unit: write {text}x .* or {text}ms"):
+        parse_latency(text)
+
+
 @pytest.mark.parametrize(
     "kw,msg",
     [
         ({"latency_ratio": 0.5}, "needs a device"),
         ({"weight_mb": -1}, "non-negative"),
+        ({"weight_mb": math.inf}, "finite"),
+        ({"activation_mb": -math.inf}, "finite"),
+        ({"flops": math.nan}, "finite"),
+        ({"max_acc_drop": math.inf}, "finite"),
+        ({"params": 0}, "positive"),
+        ({"weight_mb": "4"}, "must be a number"),
+        ({"weight_mb": True}, "must be a number"),
         ({"flops_ratio": 2.0}, "cannot be larger"),
         ({}, "no budget"),
         ({"latency_ms": 1, "latency_ratio": 0.5, "device": "x"}, "not both"),
@@ -63,6 +76,16 @@ def test_budget_yaml(tmp_path):
     p.write_text("latency: 0.5x\nbogus: 1\n")
     with pytest.raises(UserError, match="unknown budget key"):
         load_budget_yaml(str(p))
+    p.write_text("latency: 0.5\ndevice: xeon\n")
+    with pytest.raises(UserError, match="b.yaml: latency budget '0.5' has no unit"):
+        load_budget_yaml(str(p))
+    p.write_text("weight_mb: .inf\n")
+    with pytest.raises(UserError, match="finite"):
+        load_budget_yaml(str(p))
+    p.write_text("latency: [0.5x\n")
+    with pytest.raises(UserError, match=r"b.yaml is not valid YAML \(line 2: ") as err:
+        load_budget_yaml(str(p))
+    assert "\n" not in str(err.value)
 
 
 @dataclass
