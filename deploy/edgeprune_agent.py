@@ -176,7 +176,30 @@ def make_session(
     providers = [provider]
     if provider != "CPUExecutionProvider":
         providers.append("CPUExecutionProvider")
-    return ort.InferenceSession(path, sess_options=so, providers=providers)
+    session = ort.InferenceSession(path, sess_options=so, providers=providers)
+    if provider not in session.get_providers():  # ORT falls back to CPU with a mere warning
+        raise ProviderError(
+            "ONNX Runtime could not start %s on this device (it fell back to %s)"
+            % (provider, ", ".join(session.get_providers()))
+        )
+    return session
+
+
+class ProviderError(RuntimeError):
+    """The requested execution provider is missing or failed to start on this device."""
+
+
+def check_provider(provider):
+    """None when ``provider`` is available here, else the error sentence."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if provider in available:
+        return None
+    return "execution provider %s is not available on this device (available: %s)" % (
+        provider,
+        ", ".join(available),
+    )
 
 
 def _feed(session, batch):
@@ -375,7 +398,21 @@ def main(args):
     except ImportError as exc:
         print(json.dumps({"error": f"the agent needs numpy and onnxruntime: {exc}"}))
         return 3
-    for row in run_models(
+    problem = check_provider(args.provider)
+    if problem:
+        print(json.dumps({"error": problem}))
+        return 3
+    try:
+        for row in _rows(args):
+            print(json.dumps(row), flush=True)
+    except ProviderError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 3
+    return 0
+
+
+def _rows(args):
+    return run_models(
         args.models,
         args.threads,
         args.batch,
@@ -387,9 +424,7 @@ def main(args):
         args.opt_level,
         args.profile_nodes,
         args.save_optimized,
-    ):
-        print(json.dumps(row), flush=True)
-    return 0
+    )
 
 
 if __name__ == "__main__":
