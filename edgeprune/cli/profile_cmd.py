@@ -37,13 +37,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _runner(args, profile, settings):
+    from edgeprune.devices.hosts import remote_python
     from edgeprune.devices.sweep import local_runner, remote_runner
 
     if args.host:
         from edgeprune.targets import make_target
 
         target = make_target(args.host, args.key, ssh_options_from_args(args))
-        python = args.remote_python or profile.connection.python
+        python = remote_python(
+            args.remote_python, args.host, profile.connection.python, args.ssh_config
+        )
         return remote_runner(target, settings, python), target
     return local_runner(settings, profile.identity.provider), None
 

@@ -279,6 +279,7 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
 
 def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
     """The deploy itself, writing every output into ``cfg.out`` (the staging folder)."""
+    from edgeprune.devices.hosts import remote_python
     from edgeprune.models import load_model
     from edgeprune.report.deploy_report import build_report, write_report
     from edgeprune.runtimes import get_runtime
@@ -286,10 +287,11 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
 
     dev = device_settings(cfg.device)
     runtime = get_runtime(cfg.runtime or dev.runtime)
-    python = cfg.remote_python or dev.python
     notes: list[str] = []
 
     target, host = _open_target(cfg, dev)
+    ssh_config = getattr(cfg.ssh, "ssh_config", None)
+    python = remote_python(cfg.remote_python, host, dev.python, ssh_config)
     try:
         progress(f"connect to {target.name}")  # first, so a bad host fails fast
         if hasattr(target, "connect"):
