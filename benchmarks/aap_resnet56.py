@@ -58,7 +58,7 @@ def _run(args, name: str, method: str, budget, epochs: int, opts: dict) -> dict:
         limit_batches=args.limit_batches,
         method_options=opts,
         recovery=standard_recovery(),
-        resume=os.path.isfile(os.path.join(out, "method_state.pt")),
+        resume=os.path.isfile(os.path.join(out, "config.json")),  # continue a run
     )
     t0 = time.time()
     run_prune(cfg)

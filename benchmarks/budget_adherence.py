@@ -85,6 +85,7 @@ def main(args: argparse.Namespace) -> list[dict]:
                 device=args.device,
                 verify_min_time_s=args.verify_min_time,
                 controller=ControllerConfig(allocator=AllocatorConfig(objective=objective)),
+                overwrite=True,  # a benchmark re-run replaces its run dir
             )
             r = run_prune(cfg)
             rows.append(_row(model, ratio, objective, r))

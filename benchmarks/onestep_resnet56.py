@@ -51,6 +51,7 @@ def _run(args, name: str, method: str, epochs: int, verify: bool, **opts) -> dic
         limit_batches=args.limit_batches,
         verify=verify,
         method_options=opts,
+        overwrite=True,  # a benchmark re-run replaces its run dir
     )
     return run_prune(cfg)
 

@@ -70,6 +70,7 @@ def _config(args: argparse.Namespace, method: str):
         verify=not args.no_verify,
         method_options=opts,
         seed=args.seed,
+        overwrite=True,  # a benchmark re-run replaces its run dir
     )
 
 

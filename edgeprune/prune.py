@@ -239,6 +239,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     """
     from edgeprune.cost import count
     from edgeprune.methods import get_method
+    from edgeprune.methods.base import check_data
     from edgeprune.models import load_model
     from edgeprune.surgery import apply_plan_, prunable_layers, save_pruned
     from edgeprune.surgery.blocks import droppable_groups
@@ -250,6 +251,7 @@ def run_prune(cfg: PruneConfig) -> dict:
         raise UserError("no budget given")
     config = _open_run_dir(cfg)
     method = get_method(cfg.method, **cfg.method_options)
+    check_data(cfg.method, cfg.data_root is not None)
     train_loader, method_train_loader, val_loader, test_loader = _loaders(cfg)
     _start_run_dir(cfg, config)
     _log(f"load {cfg.model}")

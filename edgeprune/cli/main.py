@@ -56,7 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edgeprune: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("edgeprune: interrupted; completed work was kept (re-run to resume)", file=sys.stderr)
+        print(
+            "edgeprune: interrupted; completed work was kept (prune continues with --resume, "
+            "bench and profile by running the same command again)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -56,6 +56,7 @@ CASES: dict[str, tuple[list[str], dict | Callable[[Path], None]]] = {
         [*PRUNE, "--method", "tp-magnitude", "--flops-budget", "0.5x", "--opt", "p=abc"],
         {},
     ),
+    "prune-paam-without-data": ([*PRUNE, "--method", "paam", "--flops-budget", "0.5x"], {}),
     "option-broken-yaml": ([*PRUNE, "--flops-budget", "0.5x", "--opt", "mimic=[1,2"], {}),
     "bench-option-broken-yaml": ([*BENCH, "--methods", "l1", "--opt", "onestep:mimic=[1,2"], {}),
     "imagefolder-junk-jpg": (
