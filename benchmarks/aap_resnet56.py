@@ -1,5 +1,5 @@
 """AAP on CIFAR ResNet-56 (shared weights): each policy end to end, and L1 with the same
-training. Thin: the logic is edgeprune.prune; every run resumes (rerun the same command).
+training. Thin: the logic is edgeprune.workflows.prune; every run resumes (rerun the same command).
 
 Runs (``--runs``): ``latency`` (0.5x of dense, measured on the device each round), ``l1``
 (the same latency budget, recovered for the final epochs plus as many epochs as AAP's
@@ -42,8 +42,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def _run(args, name: str, method: str, budget, epochs: int, opts: dict) -> dict:
-    from edgeprune.bench_harness import standard_recovery
-    from edgeprune.prune import PruneConfig, run_prune
+    from edgeprune.workflows.bench import standard_recovery
+    from edgeprune.workflows.prune import PruneConfig, run_prune
 
     out = os.path.join(args.out, name)
     cfg = PruneConfig(
@@ -90,8 +90,8 @@ def summarize(run_dir: str) -> dict:
 
 
 def main(args: argparse.Namespace) -> list[dict]:
-    from edgeprune.bench_harness import SHORT_SCHEDULES
     from edgeprune.budget import Budget
+    from edgeprune.workflows.bench import SHORT_SCHEDULES
 
     todo = [r for r in args.runs.split(",") if r]
     base = {**SHORT_SCHEDULES["aap"], "max_rounds": args.max_rounds}

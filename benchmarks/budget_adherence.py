@@ -20,7 +20,7 @@ import time
 from edgeprune.budget import Budget
 from edgeprune.budget.allocator import AllocatorConfig
 from edgeprune.budget.controller import ControllerConfig
-from edgeprune.prune import PruneConfig, run_prune
+from edgeprune.workflows.prune import PruneConfig, run_prune
 
 WEIGHTS = {"resnet56": "../shared/weights/cifar10/resnet56-4bfd9763.th"}
 

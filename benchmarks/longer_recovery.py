@@ -23,11 +23,11 @@ from dataclasses import replace
 
 import torch
 
-from edgeprune.bench_harness import standard_recovery
 from edgeprune.errors import UserError
 from edgeprune.fileio import atomic_write_text
 from edgeprune.models import load_model
 from edgeprune.train.checkpoint import load_checkpoint
+from edgeprune.workflows.bench import standard_recovery
 
 FIELDS = [
     "method",

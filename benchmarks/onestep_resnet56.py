@@ -36,7 +36,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def _run(args, name: str, method: str, epochs: int, verify: bool, **opts) -> dict:
     from edgeprune.budget import Budget
-    from edgeprune.prune import PruneConfig, run_prune
+    from edgeprune.workflows.prune import PruneConfig, run_prune
 
     cfg = PruneConfig(
         model=args.model,

@@ -51,7 +51,7 @@ def _config(args: argparse.Namespace, method: str):
     from edgeprune.budget import Budget
     from edgeprune.budget.budget import parse_latency
     from edgeprune.cli.prune_cmd import parse_options
-    from edgeprune.prune import PruneConfig
+    from edgeprune.workflows.prune import PruneConfig
 
     ms, ratio = parse_latency(args.latency_budget)
     opts = parse_options(args.paam_opt or CPU_SCHEDULE) if method == "paam" else {}
@@ -94,7 +94,7 @@ def _fmt(v) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from edgeprune.fileio import atomic_write_text
-    from edgeprune.prune import run_prune
+    from edgeprune.workflows.prune import run_prune
 
     rows = []
     print(

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from edgeprune.bench_harness import SHORT_SCHEDULES, BenchConfig, run_bench
 from edgeprune.report.compare import make_report
+from edgeprune.workflows.bench import SHORT_SCHEDULES, BenchConfig, run_bench
 
 WEIGHTS = "../shared/weights/cifar10/resnet56-4bfd9763.th"
 DATA = "../shared/data/cifar10-jpeg"

@@ -26,9 +26,9 @@ class Measurement:
 def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | None = None):
     """A function (dense, pruned) -> Measurement that times both models on ``device``."""
     from edgeprune.devices.hosts import remote_python
+    from edgeprune.devices.settings import device_settings
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
     from edgeprune.runtimes.agent import run_agent
-    from edgeprune.runtimes.deploy import device_settings
     from edgeprune.runtimes.settings import AgentSettings
     from edgeprune.targets import make_target
 

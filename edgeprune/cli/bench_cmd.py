@@ -64,8 +64,8 @@ def method_options(items: list[str]) -> dict[str, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.bench_harness import BenchConfig, run_bench
     from edgeprune.errors import UserError
+    from edgeprune.workflows.bench import BenchConfig, run_bench
 
     if args.recovery < 0:
         raise UserError("--recovery must be >= 0")

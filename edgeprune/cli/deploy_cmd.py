@@ -86,8 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.export.onnx_export import ExportConfig
-    from edgeprune.runtimes.deploy import DeployConfig, run_deploy
     from edgeprune.runtimes.settings import AgentSettings, check_provider
+    from edgeprune.workflows.deploy import DeployConfig, run_deploy
 
     if args.provider is not None:
         check_provider(args.provider)

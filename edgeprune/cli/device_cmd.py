@@ -46,7 +46,7 @@ def _setup(args: argparse.Namespace) -> int:
 
     host, key, runtime = args.host, args.key, args.runtime
     if args.device:
-        from edgeprune.runtimes.deploy import device_settings
+        from edgeprune.devices.settings import device_settings
 
         dev = device_settings(args.device)
         host, key = host or dev.host, key or dev.key

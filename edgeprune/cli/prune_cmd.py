@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.budget.allocator import AllocatorConfig
     from edgeprune.budget.controller import ControllerConfig
     from edgeprune.errors import UserError
-    from edgeprune.prune import PruneConfig, run_prune, summary
+    from edgeprune.workflows.prune import PruneConfig, run_prune, summary
 
     if args.epochs < 0:
         raise UserError("--epochs must be >= 0")

@@ -170,10 +170,10 @@ def test_deploy_unknown_host_key_is_one_line(sshd, tmp_path, capsys):
 
 @pytest.mark.ssh
 def test_connection_dropped_mid_run(own_sshd, tmp_path, caplog):
-    from edgeprune.runtimes.deploy import DeployConfig, run_deploy
     from edgeprune.runtimes.settings import AgentSettings
     from edgeprune.targets import TargetConnectionError
     from edgeprune.targets.ssh import SSHOptions
+    from edgeprune.workflows.deploy import DeployConfig, run_deploy
 
     timers = []
 
@@ -214,7 +214,7 @@ def test_connection_dropped_mid_run(own_sshd, tmp_path, caplog):
 def test_deploy_into_a_used_out_refused_or_replaced_only_on_success(tmp_path, capsys, monkeypatch):
     """A used --out is refused without --overwrite; with it, a failed deploy leaves the old
     files untouched (outputs are staged) and a successful one replaces them all."""
-    import edgeprune.runtimes.deploy as deploy
+    import edgeprune.workflows.deploy as deploy
 
     out = tmp_path / "out"
     argv = ["deploy", "resnet8", "--device", "local", "--threads", "1", "--out", str(out), *FAST]

@@ -5,7 +5,6 @@ import math
 
 import pytest
 
-from edgeprune.bench_harness import BenchConfig, make_budget, run_dir_name, run_one
 from edgeprune.errors import UserError
 from edgeprune.report.pareto import pareto_front
 from edgeprune.report.rows import (
@@ -16,6 +15,7 @@ from edgeprune.report.rows import (
     speedup_vs_flops,
     with_measurement,
 )
+from edgeprune.workflows.bench import BenchConfig, make_budget, run_dir_name, run_one
 
 REPORT = {
     "model": "resnet8",
@@ -127,7 +127,7 @@ def test_config_errors_are_one_sentence(tmp_path):
     ],
 )
 def test_every_row_is_checked_before_any_work(tmp_path, kw, match):
-    from edgeprune.bench_harness import check_rows
+    from edgeprune.workflows.bench import check_rows
 
     with pytest.raises(UserError, match=match):
         check_rows(_cfg(tmp_path / "out", **kw))
@@ -135,7 +135,7 @@ def test_every_row_is_checked_before_any_work(tmp_path, kw, match):
 
 
 def test_a_second_bench_into_the_same_dir_adds_to_the_table(tmp_path):
-    from edgeprune.bench_harness import earlier_rows, merged_config
+    from edgeprune.workflows.bench import earlier_rows, merged_config
 
     first = _cfg(tmp_path, methods=("l1", "paam"), budgets=("0.5x",))
     (tmp_path / "bench.json").write_text(json.dumps({"config": first.to_dict()}))

@@ -101,7 +101,7 @@ def test_export_config_roundtrip():
 def test_check_file_lets_the_agent_find_a_wrong_output(tmp_path):
     from edgeprune.deploy_agent.edgeprune_agent import run_models
 
-    from edgeprune.runtimes.deploy import _device_check_note
+    from edgeprune.workflows.deploy import _device_check_note
 
     path = str(tmp_path / "m.onnx")
     res = export_onnx(Tiny(), (3, 16, 16), path, ExportConfig(check_file=True))

@@ -1,8 +1,4 @@
-"""The deploy workflow: export -> upload -> compile -> benchmark on the device -> report.
-
-Glue to the device profiles (``edgeprune.devices``) and the cost model (``edgeprune.cost``)
-is kept thin: when they are not available the report says so in ``notes``.
-"""
+"""The deploy workflow: export -> upload -> compile -> benchmark on the device -> report."""
 
 from __future__ import annotations
 
@@ -11,83 +7,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
+from edgeprune.devices.settings import DeviceSettings, device_settings
 from edgeprune.errors import UserError
 from edgeprune.export.onnx_export import ExportConfig, export_onnx
 from edgeprune.runtimes.settings import AgentSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeviceSettings:
-    """What deploy needs from a device profile."""
-
-    name: str
-    runtime: str = "ort"
-    threads: int = 1
-    provider: str = "CPUExecutionProvider"
-    opt_level: str = "all"
-    host: str | None = None
-    key: str | None = None
-    python: str = "python3"
-    profile: object | None = field(default=None, compare=False, repr=False)
-
-
-def _local_settings() -> DeviceSettings:
-    return DeviceSettings("local", threads=max(1, min(4, os.cpu_count() or 1)))
-
-
-def _load_profile(name: str):
-    """``edgeprune.devices`` profile loader, or None while that module is not there."""
-    for mod in ("edgeprune.devices", "edgeprune.devices.profile"):
-        try:
-            return __import__(mod, fromlist=["load_profile"]).load_profile
-        except (ImportError, AttributeError):
-            continue
-    return None
-
-
-def _profile_host(conn) -> str | None:
-    """``user@host:port`` from a profile's connection (None for a local device)."""
-    if conn is None or getattr(conn, "kind", "local") != "ssh" or not getattr(conn, "host", ""):
-        return None
-    user = f"{conn.user}@" if getattr(conn, "user", "") else ""
-    port = f":{conn.port}" if getattr(conn, "port", 22) not in (None, 22, 0) else ""
-    return f"{user}{conn.host}{port}"
-
-
-def device_settings(name: str) -> DeviceSettings:
-    """Settings for device ``name`` from its profile (``edgeprune.devices``); 'local' always works."""
-    load_profile = _load_profile(name)
-    if load_profile is None:
-        if name == "local":
-            return _local_settings()
-        raise UserError(
-            f"unknown device {name!r}: device profiles are not available, use --device local"
-        )
-    try:
-        prof = load_profile(name)
-    except UserError:
-        if name == "local":
-            return _local_settings()
-        raise
-    ident = getattr(prof, "identity", None)
-    conn = getattr(prof, "connection", None)
-    base = _local_settings() if name == "local" else DeviceSettings(name)
-    threads = int(getattr(ident, "threads", 0) or 0) or base.threads
-    return DeviceSettings(
-        name=name,
-        runtime=str(getattr(ident, "runtime", "") or base.runtime),
-        threads=threads,
-        provider=str(getattr(ident, "provider", "") or base.provider),
-        opt_level=str(getattr(ident, "opt_level", "") or base.opt_level),
-        host=_profile_host(conn),
-        key=(getattr(conn, "key_path", "") or None) if conn is not None else None,
-        python=str(getattr(conn, "python", "") or "python3"),
-        profile=prof,
-    )
 
 
 @dataclass(frozen=True)

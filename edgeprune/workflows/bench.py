@@ -325,7 +325,7 @@ def _finish_row(row: dict, cfg: BenchConfig, env: dict, d: str, budget: str) -> 
 
 
 def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
-    from edgeprune.prune import PruneConfig
+    from edgeprune.workflows.prune import PruneConfig
 
     return PruneConfig(
         model=cfg.model,
@@ -347,7 +347,7 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
 
 def _run_method(cfg: BenchConfig, method: str, label: str, d: str) -> dict:
     """run_prune for one (method, budget); measures on the device if the pipeline did not."""
-    from edgeprune.prune import run_prune
+    from edgeprune.workflows.prune import run_prune
 
     t0 = time.time()
     report = run_prune(_prune_config(cfg, method, label, d))
