@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
 from edgeprune.data import SPLITS
-from edgeprune.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,76 +46,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _is_url(s: str) -> bool:
-    return "://" in s
+def config_from_args(args: argparse.Namespace):
+    """The EvalConfig these flags describe."""
+    from edgeprune.workflows.evaluate import EvalConfig
 
-
-def _check_args(args: argparse.Namespace) -> None:
-    """Fail early, in one sentence, on inputs the user can fix."""
-    where = (args.weights or "").rpartition("#sha256=")[0] or args.weights
-    if where and not _is_url(where) and not Path(where).expanduser().is_file():
-        raise UserError(f"weights file not found: {where}")
-    if not args.download and not Path(args.data_root).expanduser().is_dir():
-        raise UserError(f"data root {args.data_root} does not exist or is not a folder")
-    if args.batch_size < 1 or (args.limit_batches is not None and args.limit_batches < 1):
-        raise UserError("--batch-size and --limit-batches must be positive")
-
-
-def write_json_atomic(obj: Any, path: Path) -> None:
-    """Write ``obj`` as JSON to a temporary file beside ``path``, then rename it into place."""
-    from edgeprune.fileio import atomic_write_text
-
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def evaluate_spec(args: argparse.Namespace) -> dict[str, Any]:
-    """Load the model, count its cost, evaluate it; returns the result record."""
-    from edgeprune.cost.counting import count
-    from edgeprune.data import DataOptions, build_loader
-    from edgeprune.models import load_model
-    from edgeprune.train import DistEnv, evaluate, resolve_device
-
-    loaded = load_model(args.model, args.weights, trust_pickle=args.trust_pickle)
-    counts = count(loaded.model, tuple(loaded.input_size))
-    side = loaded.input_size[-1]
-    opts = DataOptions(download=args.download, resize=None if side == 32 else side, augment=False)
-    limit = None if args.limit_batches is None else args.limit_batches * args.batch_size
-    loader = build_loader(
-        args.data_root,
-        args.split,
-        args.batch_size,
-        shuffle=False,
+    return EvalConfig(
+        model=args.model,
+        data_root=args.data_root,
+        weights=args.weights,
+        trust_pickle=args.trust_pickle,
+        split=args.split,
+        batch_size=args.batch_size,
         workers=args.workers,
-        limit=limit,
-        options=opts,
+        limit_batches=args.limit_batches,
+        device=args.device,
+        download=args.download,
+        json_path=None if args.json is None else str(args.json),
+        progress=not args.no_progress,
     )
-    device = resolve_device(args.device)
-    model = loaded.model.to(device).eval()
-    res = evaluate(model, loader, env=DistEnv(device=device), progress=not args.no_progress)
-    return {
-        "model": args.model,
-        "weights": loaded.weights,
-        "split": args.split,
-        "n": res.n,
-        "top1": res.top1,
-        "top5": res.top5,
-        "params": int(counts.params),
-        "flops": int(counts.flops),
-    }
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_args(args)
-    if args.json is not None:  # a bad path fails now, not after the evaluation
-        from edgeprune.fileio import check_writable_file
+    from edgeprune.workflows.evaluate import run_eval, summary
 
-        check_writable_file(args.json, "--json")
-    rec = evaluate_spec(args)
-    print(
-        f"{rec['model']} on {args.data_root} [{rec['split']}, n={rec['n']}]: "
-        f"top-1 {rec['top1']:.4f}  top-5 {rec['top5']:.4f}  "
-        f"params {rec['params'] / 1e6:.3f}M  MACs {rec['flops'] / 1e6:.1f}M"
-    )
-    if args.json is not None:
-        write_json_atomic(rec, args.json)
+    print(summary(run_eval(config_from_args(args)), args.data_root))
     return 0

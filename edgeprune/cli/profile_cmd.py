@@ -8,7 +8,6 @@ edgeprune profile --validate --device xeon --model resnet56 --samples 30 --json 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 
@@ -36,163 +35,34 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _runner(args, profile, settings):
-    from edgeprune.devices.hosts import remote_python
-    from edgeprune.devices.sweep import local_runner, remote_runner
+def config_from_args(args: argparse.Namespace):
+    """The ProfileConfig these flags describe."""
+    from edgeprune.workflows.profile import ProfileConfig
 
-    if args.host:
-        from edgeprune.targets import make_target
-
-        target = make_target(args.host, args.key, ssh_options_from_args(args))
-        python = remote_python(
-            args.remote_python, args.host, profile.connection.python, args.ssh_config
-        )
-        return remote_runner(target, settings, python), target
-    return local_runner(settings, profile.identity.provider), None
+    return ProfileConfig(
+        device=args.device,
+        models=tuple(args.model),
+        out=args.out,
+        threads=args.threads,
+        min_time_s=args.min_time,
+        calibrate=args.calibrate,
+        validate=args.validate,
+        samples=args.samples,
+        seed=args.seed,
+        json_path=args.json,
+        progress=not args.no_progress,
+        host=args.host,
+        key=args.key,
+        ssh=ssh_options_from_args(args) if args.host else None,
+        remote_python=args.remote_python,
+        ssh_config=args.ssh_config,
+        command="edgeprune profile " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from edgeprune.workflows.profile import run_profile, summary
 
-    from edgeprune.devices.profile import user_profiles_dir
-    from edgeprune.devices.profiling import base_profile_for
-    from edgeprune.errors import UserError, require
-
-    require("onnxruntime", "onnx")
-    require("onnx", "onnx")
-    _check_outputs(args)
-    if not args.model:
-        raise UserError("name at least one --model to profile or validate")
-    if args.threads is not None and args.threads < 1:
-        raise UserError("--threads must be >= 1")
-    from edgeprune.models import list_models
-
-    known = set(list_models())
-    for m in args.model:
-        if m not in known and not m.startswith("torchvision:"):
-            raise UserError(f"unknown model '{m}' (see edgeprune.models.list_models)")
-    if args.validate:
-        return _validate(args)
-    base = base_profile_for(args.device, args.host, args.key)
-    if args.threads:
-        base = replace(base, identity=replace(base.identity, threads=args.threads))
-    settings = _settings(args, base)
-    if base.identity.runtime != "ort" or base.identity.provider != "CPUExecutionProvider":
-        raise UserError(
-            f"profiling runtime {base.identity.runtime}/{base.identity.provider} is not "
-            "supported yet; only ONNX Runtime CPU sweeps are implemented"
-        )
-    runner, target = _runner(args, base, settings)
-    from edgeprune.devices.profiling import ProfileRequest, host_label, profile_device
-
-    out = args.out or str(user_profiles_dir())
-    req = ProfileRequest(
-        device=args.device,
-        models=tuple(args.model),
-        out_dir=out,
-        sweep=settings,
-        command="edgeprune profile " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
-        calibrate_variants=args.calibrate,
-        progress=not args.no_progress,
-    )
-    try:
-        prof, measured, skipped = profile_device(req, runner, host_label(base), base)
-    finally:
-        if target is not None:
-            target.close()
-    print(f"measured {measured} configurations ({skipped} resumed from a previous run)")
-    print(f"wrote {prof.path} and {prof.table_paths()[0]}")
-    for name in args.model:
-        cal = prof.calibration.get(name)
-        if cal is None:
-            print(f"calibration {name}: none (run with --calibrate N > 0)")
-            continue
-        print(
-            f"calibration {name}: total = {cal.scale:.3f} x aligned ops + "
-            f"{cal.scale_unaligned or cal.scale:.3f} x other ops + {cal.offset_ms:.4f} ms "
-            f"(median fit error {cal.fit_err_pct:.1f}% on {cal.n} end-to-end runs)"
-        )
-    print(prof.status_line())
-    return 0
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    """A bad --out (a profile folder a sweep adds to) or --json fails before any work."""
-    from edgeprune.fileio import check_writable_dir, check_writable_file
-
-    if args.out and not args.validate:  # --validate reads its profile from --out
-        check_writable_dir(args.out)
-    if args.json:
-        check_writable_file(args.json, "--json")
-
-
-def _settings(args, prof):
-    from edgeprune.devices.sweep import SweepSettings
-
-    return SweepSettings(
-        threads=prof.identity.threads,
-        batch=prof.identity.batch,
-        min_time_s=args.min_time,
-        runtime=prof.identity.runtime,
-    )
-
-
-def _validate(args) -> int:
-    from edgeprune.devices.endtoend import fidelity_stats, make_variants, measure_variants
-    from edgeprune.devices.profile import load_profile
-    from edgeprune.errors import UserError
-
-    prof = load_profile(args.out + f"/{args.device}.yaml" if args.out else args.device)
-    if args.threads:
-        from dataclasses import replace
-
-        prof = replace(prof, identity=replace(prof.identity, threads=args.threads))
-    print(prof.status_line())
-    if args.samples < 1:
-        raise UserError("--samples must be >= 1")
-    from edgeprune.cost.latency import profile_table
-
-    profile_table(prof)  # a clear error now when the device has no table
-    if prof.connection.kind == "ssh" and not args.host:
-        raise UserError(f"device '{prof.name}' is reached over SSH; pass --host USER@HOST[:PORT]")
-    runner, target = _runner(args, prof, _settings(args, prof))
-    report = {}
-    try:
-        for name in args.model:
-            variants, size = make_variants(name, args.samples, args.seed)
-            res = measure_variants(variants, size, runner, prof, progress=not args.no_progress)
-            stats = fidelity_stats(res)
-            stats.update(
-                model=name,
-                device=prof.name,
-                estimated=prof.estimated,
-                variants=[v.to_dict() for v in res],
-            )
-            report[name] = stats
-            print(
-                f"{name} on {prof.name}: {stats['samples']} variants, median |err| "
-                f"{stats['median_abs_err_pct']:.1f}%, p95 {stats['p95_abs_err_pct']:.1f}%, "
-                f"within 5%: {stats['within_5pct']:.0%}, within 10%: {stats['within_10pct']:.0%}"
-                f" (vs dense ratio: median |err| {stats['ratio_median_abs_err_pct']:.1f}%)"
-            )
-    finally:
-        if target is not None:
-            target.close()
-    if args.json:
-        from edgeprune.fileio import atomic_write_text
-
-        first = report[args.model[0]]
-        doc = {
-            k: first[k]
-            for k in (
-                "median_abs_err_pct",
-                "p95_abs_err_pct",
-                "within_5pct",
-                "within_10pct",
-                "samples",
-            )
-        }
-        doc["models"] = report
-        atomic_write_text(args.json, json.dumps(doc, indent=2))
-        print(f"wrote {args.json}")
+    for line in summary(run_profile(config_from_args(args))):
+        print(line)
     return 0
