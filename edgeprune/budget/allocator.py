@@ -16,6 +16,7 @@ import torch
 
 from edgeprune.budget.budget import Budget
 from edgeprune.budget.costmodel import CostModel
+from edgeprune.budget.verdict import verdict
 from edgeprune.errors import InfeasibleBudget, UserError
 from edgeprune.surgery.graph import PrunableGroup
 from edgeprune.surgery.plan import Plan
@@ -65,7 +66,8 @@ class Targets:
         return cls(t)
 
     def violated(self, metrics: dict[str, float]) -> dict[str, float]:
-        return {k: v for k, v in self.limits.items() if metrics[k] > v}
+        """The limits ``metrics`` (predicted: judged exactly) miss: metric -> limit."""
+        return verdict(metrics, self.limits).violated
 
 
 @dataclass
@@ -245,7 +247,7 @@ def _check_feasible(cost, groups, droppable, cfg, targets: Targets, fixed=frozen
 
 
 def _infeasible_message(targets: Targets, metrics: dict, smallest: bool = False) -> str:
-    k, limit = next((k, v) for k, v in targets.limits.items() if metrics[k] > v)
+    k, limit = next(iter(targets.violated(metrics).items()))
     unit = {"latency_ms": " ms", "weight_bytes": " bytes", "activation_bytes": " bytes"}.get(k, "")
     who = "even the smallest allowed model" if smallest else "the allocator"
     return (

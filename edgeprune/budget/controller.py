@@ -19,7 +19,9 @@ import torch.nn as nn
 from edgeprune.budget.allocator import Allocation, AllocatorConfig, Targets, allocate
 from edgeprune.budget.budget import Budget
 from edgeprune.budget.costmodel import CostModel
+from edgeprune.budget.verdict import LATENCY_TOLERANCE, measured_verdict
 from edgeprune.errors import InfeasibleBudget
+from edgeprune.search import bisect_float, largest_int_that
 from edgeprune.surgery import Plan, apply_plan_
 from edgeprune.surgery.graph import PrunableGroup
 
@@ -30,7 +32,8 @@ class ControllerConfig:
 
     allocator: AllocatorConfig = AllocatorConfig()
     max_retries: int = 3
-    tolerance: float = 0.03  # a measured miss within 3% of the budget counts as noise
+    # the project's one latency tolerance: a measured miss this small counts as noise
+    tolerance: float = LATENCY_TOLERANCE
     slack: float = 0.08  # measured this far under the budget: loosen and try again
     uniform: bool = False  # baseline: one keep ratio for every layer
 
@@ -71,15 +74,12 @@ def uniform_allocate(
     def widths_at(r: float) -> dict[str, int]:
         return {g.name: max(1, math.ceil(r * g.channels)) for g in groups}
 
-    lo, hi = 0.0, 1.0
-    if targets.violated(cost.metrics(widths_at(0.01))):
+    def misses(r: float) -> bool:
+        return bool(targets.violated(cost.metrics(widths_at(r))))
+
+    if misses(0.01):
         raise InfeasibleBudget("budget infeasible for uniform scaling: even 1% width misses it")
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        if targets.violated(cost.metrics(widths_at(mid))):
-            hi = mid
-        else:
-            lo = mid
+    lo, _ = bisect_float(misses, 0.0, 1.0, 30)
     widths = widths_at(lo)
     plan = Plan(
         {
@@ -128,17 +128,13 @@ def threshold_allocate(
             out[g.name] = n
         return out
 
-    lo, hi = 0, int(flat.numel())  # widths_at(hi) is dense
-    if targets.violated(cost.metrics(widths_at(lo))):
+    lo = largest_int_that(
+        lambda k: not targets.violated(cost.metrics(widths_at(k))), 0, int(flat.numel())
+    )
+    if lo is None:
         raise InfeasibleBudget(
             "budget infeasible: even binarizing away every filter but one per layer misses it"
         )
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if targets.violated(cost.metrics(widths_at(mid))):
-            hi = mid
-        else:
-            lo = mid
     widths = widths_at(lo)
     theta = float(flat[ranking[lo - 1]]) if lo > 0 else float("inf")
     kept = set(ranking[:lo].tolist())
@@ -212,7 +208,8 @@ def verify_loop(
             return ControllerResult(alloc, attempts)
         pruned = apply_plan_(copy.deepcopy(model), alloc.plan, example_input)
         m = measure(model, pruned)
-        miss = _latency_miss(budget, m, alloc)
+        judged = measured_verdict(budget, m, cfg.tolerance)
+        met, miss = judged.met, judged.latency_miss
         rec.update(
             measured_latency_ms=m.pruned_ms, dense_latency_ms=m.dense_ms, ratio=m.ratio, miss=miss
         )
@@ -220,7 +217,6 @@ def verify_loop(
             f"attempt {attempt}: predicted {alloc.metrics['latency_ms']:.3f} ms, measured "
             f"{m.pruned_ms:.3f} ms vs dense {m.dense_ms:.3f} ms (ratio {m.ratio:.3f})"
         )
-        met = miss <= cfg.tolerance
         if met and (best is None or m.pruned_ms > best.measurement.pruned_ms):
             best = ControllerResult(alloc, attempts, m, True)
         if met and miss >= -cfg.slack:
@@ -244,10 +240,3 @@ def verify_loop(
         best.attempts = attempts
         return best
     return ControllerResult(alloc, attempts, m, False)
-
-
-def _latency_miss(budget: Budget, m, alloc: Allocation) -> float:
-    """How far the measured latency exceeds the budget, as a fraction (<= 0: met)."""
-    if budget.latency_ratio is not None:
-        return m.ratio / budget.latency_ratio - 1.0
-    return m.pruned_ms / budget.latency_ms - 1.0
