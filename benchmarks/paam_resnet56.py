@@ -50,7 +50,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace, method: str):
     from edgeprune.budget import Budget
     from edgeprune.budget.budget import parse_latency
-    from edgeprune.cli.prune_cmd import parse_options
+    from edgeprune.config_io import parse_options
     from edgeprune.workflows.prune import PruneConfig
 
     ms, ratio = parse_latency(args.latency_budget)

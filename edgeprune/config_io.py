@@ -150,3 +150,21 @@ def yaml_error_text(exc: Exception) -> str:
     mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
     text = str(problem or exc).splitlines()[0] if str(problem or exc) else type(exc).__name__
     return f"line {mark.line + 1}: {text}" if mark is not None else text
+
+
+def parse_options(items: list[str]) -> dict:
+    """``["lam=1e-4", "variant=kq"]`` -> ``{"lam": 1e-4, "variant": "kq"}`` (YAML scalars)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--opt {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(
+                f"--opt {item!r}: {value!r} is not valid YAML (an unclosed bracket or quote?)"
+            ) from None
+    return out

@@ -114,23 +114,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def parse_options(items: list[str]) -> dict:
-    """``["lam=1e-4", "variant=kq"]`` -> ``{"lam": 1e-4, "variant": "kq"}`` (YAML scalars)."""
-    import yaml
+    """``--opt KEY=VALUE`` items as a dict (see ``edgeprune.config_io.parse_options``)."""
+    from edgeprune.config_io import parse_options as parse
 
-    from edgeprune.errors import UserError
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--opt {item!r}: expected KEY=VALUE")
-        try:
-            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UserError(
-                f"--opt {item!r}: {value!r} is not valid YAML (an unclosed bracket or quote?)"
-            ) from None
-    return out
+    return parse(items)
 
 
 def _has_budget_flag(args: argparse.Namespace) -> bool:

@@ -74,17 +74,24 @@ def _predictor(cfg: PruneConfig, model, input_size, model_name: str):
 
 
 def _profile_local(model_name: str) -> None:
-    from edgeprune.cli.main import main as cli
+    from edgeprune.workflows.profile import ProfileConfig, run_profile
+    from edgeprune.workflows.profile import summary as profile_summary
 
     _log(
         f"device 'local' has no latency table for {model_name} yet: profiling this host first "
         f"(edgeprune profile --device local --model {model_name})"
     )
-    if cli(["profile", "--device", "local", "--model", model_name, "--no-progress"]) != 0:
+    command = f"edgeprune profile --device local --model {model_name} --no-progress"
+    try:
+        result = run_profile(ProfileConfig("local", (model_name,), progress=False, command=command))
+    except UserError as err:
+        _log(f"error: {err}")
         raise UserError(
             f"profiling this host failed; run 'edgeprune profile --device local --model "
             f"{model_name}' to see why"
-        )
+        ) from None
+    for line in profile_summary(result):
+        _log(line)
 
 
 def _loaders(cfg: PruneConfig):
