@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from edgeprune.cost.ops import LayerOp
 from edgeprune.devices.sweep import TABLE_COLUMNS, Job, plan_jobs
+from edgeprune.search import bisect_float
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,10 @@ def calibrate_to(ops: Sequence[LayerOp], target_ms: float, m: CpuModel) -> CpuMo
     """Scale compute efficiency so the dense model matches a published latency."""
     from dataclasses import replace
 
-    lo, hi = 0.01, 10.0
-    for _ in range(60):
-        mid = math.sqrt(lo * hi)
-        if model_total_ms(ops, replace(m, eff=mid)) > target_ms:
-            lo = mid
-        else:
-            hi = mid
+    def fast_enough(eff: float) -> bool:
+        return model_total_ms(ops, replace(m, eff=eff)) <= target_ms
+
+    lo, hi = bisect_float(fast_enough, 0.01, 10.0, 60, geometric=True)
     return replace(m, eff=math.sqrt(lo * hi))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from edgeprune.search import largest_int_that
 from edgeprune.surgery.graph import PrunableGroup
 
 
@@ -91,13 +92,5 @@ def by_budget(
 ) -> Binarization:
     """The largest global keep count whose widths ``meets`` the budget (bisection)."""
     n = sum(g.channels for g in groups)
-    lo, hi = 1, n  # invariant: answer in [lo, hi]; lo is used when nothing meets
-    if meets(by_count(scores, groups, n, droppable).kept()):
-        return by_count(scores, groups, n, droppable)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if meets(by_count(scores, groups, mid, droppable).kept()):
-            lo = mid
-        else:
-            hi = mid
-    return by_count(scores, groups, lo, droppable)
+    k = largest_int_that(lambda k: meets(by_count(scores, groups, k, droppable).kept()), 1, n)
+    return by_count(scores, groups, 1 if k is None else k, droppable)  # 1: nothing meets
