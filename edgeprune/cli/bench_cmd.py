@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_METHODS = "l1,paam,aap,onestep,tp-magnitude,uniform"
+from edgeprune.cli.args import (
+    add_device_args,
+    add_model_args,
+    add_output_args,
+    add_recovery_args,
+    add_ssh_args,
+    add_timing_args,
+    ssh_options_from_args,
+)
+
+
+def default_methods() -> str:
+    """Every registered method, comma-separated (the default of ``--methods``)."""
+    import edgeprune.methods  # noqa: F401 (registers the methods; light: torch only)
+    from edgeprune.methods.base import list_methods
+
+    return ",".join(list_methods())
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    methods = default_methods()
     p = sub.add_parser(
-        "bench", help="compare pruning methods at equal budgets (one CSV row per method x budget)"
+        "bench",
+        help="compare pruning methods at equal budgets (one CSV row per method x budget)",
+        description="Run every method under the same budgets, recovery, device and seed, "
+        "measure each on the device, and write one row per method x budget into --out.",
     )
-    p.add_argument("--model", required=True, help="registry name (see edgeprune.models)")
-    p.add_argument("--weights", help="checkpoint path or URL")
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="let --weights hold pickled Python objects (loading them can run code)",
-    )
-    p.add_argument("--device", help="device profile to measure on (needed for latency budgets)")
-    p.add_argument(
-        "--methods", default=DEFAULT_METHODS, help=f"comma list (default {DEFAULT_METHODS})"
-    )
-    how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--latency-budgets", help="comma list, e.g. 0.3x,0.5x,0.7x (of dense)")
-    how.add_argument("--flops-budgets", help="comma list, e.g. 0.5x or 20M")
-    p.add_argument("--recovery", type=int, default=0, help="recovery epochs (standard recipe)")
-    p.add_argument("--data-root", help="CIFAR-10 root (top-1 and recovery training)")
-    p.add_argument("--limit-batches", type=int, help="cap batches in every phase (smoke runs)")
-    p.add_argument("--verify-min-time", type=float, default=3.0, help="seconds per measurement")
+    add_model_args(p)
+    p.add_argument("--methods", default=methods, help=f"comma list (default {methods})")
     p.add_argument(
         "--opt",
         action="append",
@@ -36,12 +40,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="METHOD:KEY=VALUE",
         help="a method's option (repeatable), e.g. --opt paam:an_epochs=3",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--out",
-        required=True,
-        help="output directory (re-run to resume or to add methods/budgets to the table)",
+    add_device_args(p, note="latency budgets are measured on it")
+    b = p.add_argument_group("budget")
+    how = b.add_mutually_exclusive_group(required=True)
+    how.add_argument("--latency-budgets", help="comma list, e.g. 0.3x,0.5x,0.7x (of dense)")
+    how.add_argument("--flops-budgets", help="comma list, e.g. 0.5x or 20M")
+    add_recovery_args(p, schedule=False, epochs_alias="--recovery")
+    add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
+    add_ssh_args(p)
+    add_output_args(
+        p, help="output directory (re-run to resume or to add methods/budgets to the table)"
     )
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     return p
 
 
@@ -67,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.errors import UserError
     from edgeprune.workflows.bench import BenchConfig, run_bench
 
-    if args.recovery < 0:
-        raise UserError("--recovery must be >= 0")
+    if args.epochs < 0:
+        raise UserError("--epochs must be >= 0")
     kind = "latency" if args.latency_budgets else "flops"
     cfg = BenchConfig(
         model=args.model,
@@ -80,11 +90,15 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weights,
         trust_pickle=args.trust_pickle,
         data_root=args.data_root,
-        recovery_epochs=args.recovery,
+        recovery_epochs=args.epochs,
         limit_batches=args.limit_batches,
         seed=args.seed,
-        verify_min_time_s=args.verify_min_time,
+        verify_min_time_s=args.min_time,
         method_options=method_options(args.opt),
+        host=args.host,
+        key=args.key,
+        remote_python=args.remote_python,
+        ssh=ssh_options_from_args(args),
     )
     if not cfg.methods or not cfg.budgets:
         raise UserError("give at least one method and one budget")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from edgeprune.cli.ssh_args import add_ssh_args, ssh_options_from_args
+from edgeprune.cli.args import (
+    add_device_args,
+    add_model_args,
+    add_output_args,
+    add_ssh_args,
+    add_timing_args,
+    ssh_options_from_args,
+)
 from edgeprune.errors import UserError
 
 
@@ -29,58 +36,46 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Export MODEL to ONNX, upload it to the device, compile it with the device's "
         "runtime, benchmark it there and write report.json/.csv/.md into --out.",
     )
-    p.add_argument(
-        "model", metavar="MODEL_DIR", help="pruned-model directory or a model name (dense)"
-    )
-    p.add_argument("--device", required=True, help="device profile name ('local' = this machine)")
-    p.add_argument("--out", required=True, help="output directory for ONNX files and the report")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the files of a non-empty --out once this deploy succeeds (else refused)",
-    )
-    p.add_argument("--weights", help="weights file for a plain model name")
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="let --weights hold pickled Python objects (loading them can run code)",
-    )
-    p.add_argument(
+    add_model_args(p, positional=True, help="pruned-model directory or a model name (dense)")
+    add_device_args(p, required=True, note="'local' is this machine")
+    r = p.add_argument_group("runtime")
+    r.add_argument(
         "--runtime", choices=runtime_names(), help="default: the device profile's runtime"
     )
-    p.add_argument("--batch", type=_batches, default=(1,), help="batch sizes, e.g. 1,8 (default 1)")
-    p.add_argument(
+    r.add_argument("--batch", type=_batches, default=(1,), help="batch sizes, e.g. 1,8 (default 1)")
+    r.add_argument(
         "--compare-dense",
         action="store_true",
         help="also time the dense model, interleaved in the same run, and report the speedup",
     )
-    p.add_argument(
+    r.add_argument(
         "--threads", type=int, help="intra-op threads (default: from the device profile)"
     )
-    p.add_argument("--provider", help="ONNX Runtime execution provider (default: device profile)")
-    p.add_argument(
+    r.add_argument("--provider", help="ONNX Runtime execution provider (default: device profile)")
+    r.add_argument(
         "--opt-level",
         choices=["disable", "basic", "extended", "all"],
         help="ONNX Runtime graph optimization level (default: device profile)",
     )
-    p.add_argument("--fp16", action="store_true", help="TensorRT: build an FP16 engine")
-    p.add_argument(
-        "--min-time", type=float, default=2.0, help="seconds of timed runs per batch size"
-    )
-    p.add_argument("--min-runs", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    p.add_argument(
+    r.add_argument("--fp16", action="store_true", help="TensorRT: build an FP16 engine")
+    r.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    r.add_argument(
         "--static-batch",
         action="store_true",
         help="export with a fixed batch dimension (needs a single --batch size)",
     )
-    p.add_argument(
+    r.add_argument(
         "--profile-layers",
         action="store_true",
         help="ORT: add a per-layer time breakdown (first batch size) to the report",
     )
+    add_timing_args(p, min_time=2.0, runs=(20, 10))
     add_ssh_args(p)
+    add_output_args(
+        p,
+        help="output directory for ONNX files and the report",
+        overwrite="replace the files of a non-empty --out once this deploy succeeds (else refused)",
+    )
     return p
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from edgeprune.cli.ssh_args import add_ssh_args, ssh_options_from_args
+from edgeprune.cli.args import add_device_args, add_ssh_args, ssh_options_from_args
 from edgeprune.errors import UserError
 
 
@@ -23,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "ISA flags and runtime versions, and make that interpreter the default "
         "--remote-python of later profile/prune/bench/deploy runs on that host.",
     )
-    setup.add_argument("--device", help="device profile: its host and runtime are the defaults")
+    add_device_args(setup, note="its host and runtime are the defaults")
     setup.add_argument("--runtime", choices=runtime_names(), help="default: the profile's, or ort")
     setup.add_argument("--venv", default="~/.edgeprune/venv", help="venv path on the device")
     setup.add_argument("--wheels", help="local folder of wheels: upload and install offline")
@@ -38,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _progress(msg: str) -> None:
-    print(f"[device] {msg}", file=sys.stderr, flush=True)
+    from edgeprune.log import get_logger
+
+    get_logger("device").info(msg)
 
 
 def _setup(args: argparse.Namespace) -> int:

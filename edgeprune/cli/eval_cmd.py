@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeprune.cli.args import add_model_args
 from edgeprune.data import SPLITS
 
 
@@ -14,15 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="top-1/top-5 accuracy, params and FLOPs of a model on CIFAR-10",
         description="Evaluate a registry model or a pruned-model directory on a CIFAR-10 split.",
     )
-    p.add_argument(
-        "--model", required=True, help="registry name (e.g. resnet56) or pruned-model dir"
-    )
-    p.add_argument("--weights", help="checkpoint file or URL (default: the model's own weights)")
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="let --weights hold pickled Python objects (loading them can run code)",
-    )
+    add_model_args(p)
     p.add_argument(
         "--data-root",
         required=True,
@@ -39,7 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="evaluate only this many batches of a fixed random subset (smoke runs)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument(
+        "--torch-device",
+        default="auto",
+        help="where torch runs the model: auto, cpu or cuda (default: auto); not a device profile",
+    )
     p.add_argument("--download", action="store_true", help="download CIFAR-10 via torchvision")
     p.add_argument("--json", type=Path, help="write the result as JSON to this file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -59,7 +56,7 @@ def config_from_args(args: argparse.Namespace):
         batch_size=args.batch_size,
         workers=args.workers,
         limit_batches=args.limit_batches,
-        device=args.device,
+        device=args.torch_device,
         download=args.download,
         json_path=None if args.json is None else str(args.json),
         progress=not args.no_progress,

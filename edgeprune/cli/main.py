@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeprune.errors import UserError
+from edgeprune.log import FORMATS, configure, error_line
 
 # Sub-command name -> module under edgeprune.cli. Each module has add_parser(sub) and run(args).
 COMMANDS: dict[str, str] = {
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware-aware pruning and deployment of CNNs for edge devices.",
     )
     parser.add_argument("--version", action="version", version=f"edgeprune {__version__}")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bars and no info messages on stderr"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="human",
+        help="stderr as '[area] message' lines (human) or one JSON object per line (json)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for _name, module_name in COMMANDS.items():
@@ -50,17 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one sentence and return a non-zero code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure(quiet=args.quiet, fmt=args.log_format)
     try:
         return int(args._run(args) or 0)
     except UserError as err:
-        print(f"edgeprune: error: {err}", file=sys.stderr)
+        print(error_line(str(err)), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(
-            "edgeprune: interrupted; completed work was kept (prune continues with --resume, "
-            "bench and profile by running the same command again)",
-            file=sys.stderr,
+        text = (
+            "interrupted; completed work was kept (prune continues with --resume, "
+            "bench and profile by running the same command again)"
         )
+        print(error_line(text, prefix="edgeprune: "), file=sys.stderr)
         return 130
 
 

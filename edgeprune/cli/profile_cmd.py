@@ -11,7 +11,14 @@ import argparse
 import shlex
 import sys
 
-from edgeprune.cli.ssh_args import add_ssh_args, ssh_options_from_args
+from edgeprune.cli.args import (
+    add_device_args,
+    add_model_args,
+    add_output_args,
+    add_ssh_args,
+    add_timing_args,
+    ssh_options_from_args,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,18 +27,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="measure a device's per-layer latency table (or --validate its predictions)",
         description="Measure per-layer latency tables on a device, or validate predictions.",
     )
-    p.add_argument("--device", required=True, help="profile name (xeon, rpi3, gpu, local) or YAML")
-    p.add_argument("--model", action="append", default=[], help="registry model (repeatable)")
-    p.add_argument("--out", help="output folder (default: the user data dir)")
+    add_model_args(p, repeatable=True, help="registry model whose layer shapes to measure")
+    add_device_args(p, required=True, note="its table is measured or validated")
     p.add_argument("--threads", type=int, help="override the profile's thread count")
-    p.add_argument("--min-time", type=float, default=0.6, help="seconds per timed batch")
     p.add_argument("--calibrate", type=int, default=8, help="random variants for calibration")
     p.add_argument("--validate", action="store_true", help="compare predictions with measurements")
     p.add_argument("--samples", type=int, default=30, help="random variants for --validate")
     p.add_argument("--seed", type=int, default=0, help="first seed of the random variants")
     p.add_argument("--json", help="write the --validate figures to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_timing_args(p, min_time=0.6)
     add_ssh_args(p)
+    add_output_args(p, required=False, help="profile folder (default: the user data dir)")
     return p
 
 

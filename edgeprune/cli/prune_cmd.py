@@ -4,46 +4,29 @@ from __future__ import annotations
 
 import argparse
 
+from edgeprune.cli.args import (
+    add_device_args,
+    add_model_args,
+    add_output_args,
+    add_recovery_args,
+    add_ssh_args,
+    add_timing_args,
+    ssh_options_from_args,
+)
 from edgeprune.methods.base import list_methods
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     import edgeprune.methods  # noqa: F401 (registers the methods; light: torch only)
 
-    p = sub.add_parser("prune", help="prune a model to a latency/memory/FLOPs/accuracy budget")
-    p.add_argument("--model", required=True, help="registry name (see edgeprune.models)")
-    p.add_argument("--weights", help="checkpoint path or URL")
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="let --weights hold pickled Python objects (loading them can run code)",
+    p = sub.add_parser(
+        "prune",
+        help="prune a model to a latency/memory/FLOPs/accuracy budget",
+        description="Prune a model to a budget on a device profile, verify the latency there, "
+        "recover, and write the pruned model, its ONNX file and report.json into --out.",
     )
-    p.add_argument("--method", default="l1", choices=list_methods())
-    p.add_argument("--device", help="device profile name (local, xeon, rpi3, gpu) or YAML path")
-    p.add_argument("--host", help="USER@HOST[:PORT] to verify latency on (default: profile's)")
-    p.add_argument("--latency-budget", help="0.5x (of dense on the device) or 0.8ms")
-    p.add_argument("--memory-budget-mb", type=float, help="weight memory in MB")
-    p.add_argument("--activation-budget-mb", type=float, help="peak activation memory in MB")
-    p.add_argument("--flops-budget", help="MACs, e.g. 60M, or a ratio like 0.5x")
-    p.add_argument("--params-budget", help="parameters, e.g. 400k, or a ratio like 0.5x")
-    p.add_argument("--max-acc-drop", type=float, help="max top-1 drop in percentage points")
-    p.add_argument("--budget", dest="budget_file", help="budget YAML file")
-    p.add_argument("--data-root", help="CIFAR-10 root (needed when --epochs > 0)")
-    p.add_argument("--epochs", type=int, default=0, help="recovery epochs (0: structure only)")
-    p.add_argument("--lr", type=float, default=0.01, help="recovery learning rate")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--limit-batches", type=int, help="cap batches in every phase (smoke runs)")
-    p.add_argument("--no-verify", action="store_true", help="skip on-device latency verification")
-    p.add_argument("--verify-min-time", type=float, default=3.0, help="seconds per verification")
-    p.add_argument("--max-retries", type=int, default=3, help="re-allocations after a miss")
-    p.add_argument("--min-keep", type=float, default=0.1, help="min share of channels per layer")
-    p.add_argument("--no-block-drop", action="store_true", help="never remove residual blocks")
-    p.add_argument(
-        "--allocation",
-        default="latency",
-        choices=["latency", "flops"],
-        help="rank moves by the budget metric (latency table) or by FLOPs (baseline)",
-    )
+    add_model_args(p)
+    p.add_argument("--method", default="l1", choices=list_methods(), help="pruning method")
     p.add_argument(
         "--opt",
         action="append",
@@ -51,16 +34,35 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="method option (repeatable), e.g. --opt lam=1e-4 --opt an_epochs=3",
     )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the interrupted run in --out (its config.json must match this run)",
+    add_device_args(p, note="latency budgets are measured on it")
+    b = p.add_argument_group("budget")
+    b.add_argument("--latency-budget", help="0.5x (of dense on the device) or 0.8ms")
+    b.add_argument("--memory-budget-mb", type=float, help="weight memory in MB")
+    b.add_argument("--activation-budget-mb", type=float, help="peak activation memory in MB")
+    b.add_argument("--flops-budget", help="MACs, e.g. 60M, or a ratio like 0.5x")
+    b.add_argument("--params-budget", help="parameters, e.g. 400k, or a ratio like 0.5x")
+    b.add_argument("--max-acc-drop", type=float, help="max top-1 drop in percentage points")
+    b.add_argument("--budget", dest="budget_file", help="budget YAML file")
+    c = p.add_argument_group("controller")
+    c.add_argument("--no-verify", action="store_true", help="skip on-device latency verification")
+    c.add_argument("--max-retries", type=int, default=3, help="re-allocations after a miss")
+    c.add_argument("--min-keep", type=float, default=0.1, help="min share of channels per layer")
+    c.add_argument("--no-block-drop", action="store_true", help="never remove residual blocks")
+    c.add_argument(
+        "--allocation",
+        default="latency",
+        choices=["latency", "flops"],
+        help="rank moves by the budget metric (latency table) or by FLOPs (baseline)",
     )
-    p.add_argument(
-        "--overwrite", action="store_true", help="clear a non-empty --out first (else refused)"
+    add_recovery_args(p)
+    add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
+    add_ssh_args(p)
+    add_output_args(
+        p,
+        resume="continue the interrupted run in --out (its config.json must match this run)",
+        overwrite="clear a non-empty --out first (else refused)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     return p
 
 
@@ -74,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs < 0:
         raise UserError("--epochs must be >= 0")
     options = parse_options(args.opt)
-    if "rate" in options and not _has_budget_flag(args):
-        # a method with its own fixed pruning rate (one-step's paper mode) needs no budget
+    from edgeprune.methods import method_class
+
+    own = method_class(args.method).own_budget_option
+    if own is not None and own in options and not _has_budget_flag(args):
+        # the method's own option fixes how much it prunes (one-step's rate): no budget
         from edgeprune.budget import Budget
 
         budget = Budget(flops_ratio=1.0, device=args.device)
@@ -95,13 +100,16 @@ def run(args: argparse.Namespace) -> int:
         trust_pickle=args.trust_pickle,
         device=args.device,
         host=args.host,
+        key=args.key,
+        remote_python=args.remote_python,
+        ssh=ssh_options_from_args(args),
         data_root=args.data_root,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
         limit_batches=args.limit_batches,
         verify=not args.no_verify,
-        verify_min_time_s=args.verify_min_time,
+        verify_min_time_s=args.min_time,
         controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
         seed=args.seed,
         method_options=options,

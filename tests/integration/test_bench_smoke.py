@@ -20,8 +20,8 @@ def test_bench_then_report(tmp_path):
     args = [
         "bench", "--model", "resnet8", "--device", "xeon",
         "--methods", "l1,uniform,tp-magnitude", "--flops-budgets", "0.5x",
-        "--recovery", "0", "--data-root", str(DATA), "--limit-batches", "1",
-        "--verify-min-time", "0.2", "--out", str(out),
+        "--epochs", "0", "--data-root", str(DATA), "--limit-batches", "1",
+        "--min-time", "0.2", "--out", str(out),
     ]  # fmt: skip
     assert main(args) == 0
     rows = list(csv.DictReader((out / "results.csv").open()))

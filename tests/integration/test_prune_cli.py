@@ -45,7 +45,7 @@ def test_latency_budget_verified_on_this_host(tmp_path):
         "xeon",
         "--latency-budget",
         "0.6x",
-        "--verify-min-time",
+        "--min-time",
         "0.5",
         "--out",
         str(out),

@@ -115,7 +115,7 @@ def test_private_key_open_to_others_is_refused(tmp_path):
 def test_ssh_flags_verbose_and_timeout():
     import argparse
 
-    from edgeprune.cli.ssh_args import add_ssh_args, ssh_options_from_args
+    from edgeprune.cli.args import add_ssh_args, ssh_options_from_args
 
     p = argparse.ArgumentParser()
     add_ssh_args(p)
