@@ -23,8 +23,18 @@ class Measurement:
         return self.pruned_ms / self.dense_ms
 
 
-def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | None = None):
-    """A function (dense, pruned) -> Measurement that times both models on ``device``."""
+def make_measurer(
+    device: str,
+    input_size,
+    min_time_s: float = 3.0,
+    host: str | None = None,
+    *,
+    key: str | None = None,
+    ssh=None,
+    python: str | None = None,
+):
+    """A function (dense, pruned) -> Measurement that times both models on ``device``
+    (over SSH with ``key``, ``ssh`` options and ``python`` when it is remote)."""
     from edgeprune.devices.hosts import remote_python
     from edgeprune.devices.settings import device_settings
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
@@ -43,7 +53,9 @@ def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | 
         warmup=20,
     )
     where = host or dev.host
-    python = remote_python(None, where, dev.python)  # what `device setup` installed, if any
+    ssh_config = getattr(ssh, "ssh_config", None)
+    python = remote_python(python, where, dev.python, ssh_config)  # else `device setup`'s
+    key = key or dev.key
 
     def measure(dense: nn.Module, pruned: nn.Module) -> Measurement:
         with tempfile.TemporaryDirectory(prefix="edgeprune-verify-") as tmp:
@@ -51,7 +63,7 @@ def make_measurer(device: str, input_size, min_time_s: float = 3.0, host: str | 
             cfg = ExportConfig(dynamic_batch=False)
             export_onnx(dense.eval(), input_size, paths[0], cfg)
             export_onnx(pruned.eval(), input_size, paths[1], cfg)
-            target = make_target(where, key=dev.key)
+            target = make_target(where, key=key, options=ssh)
             try:
                 res = run_agent(target, paths, settings, python=python)
             finally:

@@ -73,9 +73,8 @@ def measure_variants(
     variants, input_size, runner: Runner, profile, per_run: int = 5, progress: bool = True
 ) -> list[Variant]:
     """Export and time variants (each run: dense + ``per_run`` variants, interleaved)."""
-    from tqdm import tqdm
-
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
+    from edgeprune.log import progress as show_progress
 
     dense_label, dense_model, _ = variants[0]
     rest = variants[1:] or [variants[0]]
@@ -85,7 +84,9 @@ def measure_variants(
     with tempfile.TemporaryDirectory(prefix="edgeprune-e2e-") as tmp:
         dense_path = os.path.join(tmp, "dense.onnx")
         export_onnx(dense_model, input_size, dense_path, cfg)
-        bar = tqdm(total=len(rest), desc="end-to-end", unit="variant", disable=not progress)
+        bar = show_progress(
+            len(rest), "end-to-end", unit="variant", enabled=progress, area="profile"
+        )
         for start in range(0, len(rest), per_run):
             chunk = rest[start : start + per_run]
             paths, preds = [dense_path], []

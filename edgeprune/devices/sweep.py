@@ -302,15 +302,17 @@ def run_sweep(
 ) -> tuple[int, int]:
     """Measure the jobs not yet in ``partial_path``; returns (jobs measured, jobs skipped)."""
     import pandas as pd
-    from tqdm import tqdm
 
     from edgeprune.devices import micro
+    from edgeprune.log import progress as show_progress
 
     df = read_partial(partial_path)
     have = done_keys(df)
     todo = [j for j in jobs if not set(j.keys()) <= have]
     skipped = len(jobs) - len(todo)
-    bar = tqdm(total=len(jobs), initial=skipped, desc="profiling", unit="cfg", disable=not progress)
+    bar = show_progress(
+        len(jobs), "profiling", initial=skipped, unit="cfg", enabled=progress, area="profile"
+    )
     per_batch = max(1, settings.models_per_batch)
     with tempfile.TemporaryDirectory(prefix="edgeprune-profile-") as tmp:
         base_path = micro.save(

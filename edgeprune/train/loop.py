@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -14,9 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from edgeprune.errors import UserError
+from edgeprune.log import get_logger
+from edgeprune.log import progress as show_progress
 from edgeprune.train.checkpoint import LAST, load_checkpoint, save_atomic, seed_everything
 from edgeprune.train.config import TrainConfig
 from edgeprune.train.distributed import (
@@ -29,7 +29,7 @@ from edgeprune.train.distributed import (
 from edgeprune.train.metrics import EvalResult, Totals
 from edgeprune.train.optim import build_optimizer, build_scheduler
 
-log = logging.getLogger("edgeprune.train")
+log = get_logger("train")
 
 
 @dataclass
@@ -112,7 +112,9 @@ def evaluate(
     totals, crit = Totals(), nn.CrossEntropyLoss()
     use_amp = amp and device.type == "cuda"
     n = _n_batches(loader, limit_batches)
-    bar = tqdm(loader, total=n, desc=desc, leave=False, disable=not (progress and env.is_main))
+    bar = show_progress(
+        loader, desc, total=n, enabled=progress and env.is_main, area="train", leave=False
+    )
     for i, (x, y) in enumerate(bar):
         if i >= n:
             break
@@ -168,9 +170,8 @@ def _train_one_epoch(run: _Run, loader, epoch: int) -> EvalResult:
     _, channels_last = _use_cuda_extras(run.cfg, run.env.device)
     n = _n_batches(loader, run.cfg.limit_batches)
     show = run.cfg.progress and run.env.is_main
-    bar = tqdm(
-        loader, total=n, desc=f"epoch {epoch + 1}/{run.cfg.epochs}", leave=False, disable=not show
-    )
+    desc = f"epoch {epoch + 1}/{run.cfg.epochs}"
+    bar = show_progress(loader, desc, total=n, enabled=show, area="train", leave=False)
     totals = Totals()
     for i, (x, y) in enumerate(bar):
         if i >= n:
@@ -240,9 +241,8 @@ def _log(env: DistEnv, cfg: TrainConfig, record: dict) -> None:
     line = " ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
     )
-    log.info(line)
-    if env.is_main and cfg.progress:
-        tqdm.write(line, file=sys.stderr)
+    # shown with the progress display (main rank, progress on); kept at debug otherwise
+    log.log(logging.INFO if env.is_main and cfg.progress else logging.DEBUG, line)
 
 
 def train(

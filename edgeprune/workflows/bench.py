@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field, fields
@@ -54,6 +53,10 @@ class BenchConfig:
     seed: int = 0
     verify_min_time_s: float = 3.0
     method_options: dict = field(default_factory=dict)  # method -> {option: value}
+    host: str | None = None  # where to measure (default: the device profile's)
+    key: str | None = None  # SSH private key file for ``host`` (default: the profile's)
+    remote_python: str | None = None  # python on the device (default: device setup's)
+    ssh: object | None = None  # edgeprune.targets.ssh.SSHOptions (None: the defaults)
 
     def __post_init__(self) -> None:
         if self.budget_kind not in BUDGET_KINDS:
@@ -61,7 +64,7 @@ class BenchConfig:
         if self.budget_kind == "latency" and not self.device:
             raise UserError("latency budgets need --device (or use --flops-budgets)")
         if self.recovery_epochs > 0 and not self.data_root:
-            raise UserError("--recovery > 0 needs --data-root (recovery training needs data)")
+            raise UserError("--epochs > 0 needs --data-root (recovery training needs data)")
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "budgets", tuple(self.budgets))
 
@@ -161,7 +164,9 @@ def device_provenance(device: str | None) -> dict | None:
 
 
 def _log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+    from edgeprune.log import get_logger
+
+    get_logger("bench").info(msg)
 
 
 def _write_json(path: str, obj) -> None:
@@ -335,6 +340,10 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
         weights=cfg.weights,
         trust_pickle=cfg.trust_pickle,
         device=cfg.device,
+        host=cfg.host,
+        key=cfg.key,
+        remote_python=cfg.remote_python,
+        ssh=cfg.ssh,
         data_root=cfg.data_root,
         epochs=cfg.recovery_epochs,
         limit_batches=cfg.limit_batches,
@@ -367,7 +376,15 @@ def _measure(cfg: BenchConfig, model) -> tuple[float, float]:
     from edgeprune.models import load_model
 
     dense = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
-    m = make_measurer(cfg.device, dense.input_size, cfg.verify_min_time_s)(dense.model, model)
+    m = make_measurer(
+        cfg.device,
+        dense.input_size,
+        cfg.verify_min_time_s,
+        cfg.host,
+        key=cfg.key,
+        ssh=cfg.ssh,
+        python=cfg.remote_python,
+    )(dense.model, model)
     return m.dense_ms, m.pruned_ms
 
 

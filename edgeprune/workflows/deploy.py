@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -51,7 +50,9 @@ Progress = Callable[[str], None]
 
 
 def _stderr_progress(msg: str) -> None:
-    print(f"[deploy] {msg}", file=sys.stderr, flush=True)
+    from edgeprune.log import get_logger
+
+    get_logger("deploy").info(msg)
 
 
 def _counts(model, input_size) -> tuple[int, int | None, str | None]:

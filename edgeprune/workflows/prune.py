@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +28,9 @@ class PruneConfig:
     trust_pickle: bool = False  # let ``weights`` hold pickled objects (runs code)
     device: str | None = None
     host: str | None = None
+    key: str | None = None  # SSH private key file for ``host`` (default: the profile's)
+    remote_python: str | None = None  # python on the device (default: device setup's)
+    ssh: object | None = None  # edgeprune.targets.ssh.SSHOptions (None: the defaults)
     data_root: str | None = None
     epochs: int = 0
     lr: float = 0.01
@@ -48,7 +50,9 @@ class PruneConfig:
 
 
 def _log(msg: str) -> None:
-    print(f"[prune] {msg}", file=sys.stderr, flush=True)
+    from edgeprune.log import get_logger
+
+    get_logger("prune").info(msg)
 
 
 def _predictor(cfg: PruneConfig, model, input_size, model_name: str):
@@ -283,7 +287,16 @@ def run_prune(cfg: PruneConfig) -> dict:
         from edgeprune.budget.verify import make_measurer
 
         measure = _timed(
-            make_measurer(cfg.device, input_size, cfg.verify_min_time_s, cfg.host), timings
+            make_measurer(
+                cfg.device,
+                input_size,
+                cfg.verify_min_time_s,
+                cfg.host,
+                key=cfg.key,
+                ssh=cfg.ssh,
+                python=cfg.remote_python,
+            ),
+            timings,
         )
     ctx = _method_context(
         cfg,
