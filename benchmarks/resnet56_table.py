@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import argparse
 
+from edgeprune.methods import list_methods
 from edgeprune.report.compare import make_report
 from edgeprune.workflows.bench import SHORT_SCHEDULES, BenchConfig, run_bench
 
 WEIGHTS = "../shared/weights/cifar10/resnet56-4bfd9763.th"
 DATA = "../shared/data/cifar10-jpeg"
-METHODS = "l1,paam,aap,onestep,tp-magnitude,uniform"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="xeon")
-    p.add_argument("--methods", default=METHODS)
+    p.add_argument("--methods", default=",".join(list_methods()), help="comma list (default: all)")
     p.add_argument("--budgets", default="0.3x,0.5x,0.7x")
     p.add_argument("--recovery", type=int, default=1, help="recovery epochs")
     p.add_argument("--weights", default=WEIGHTS)
