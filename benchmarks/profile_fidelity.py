@@ -41,12 +41,11 @@ def main(args: argparse.Namespace) -> int:
 
     from edgeprune.devices.endtoend import fidelity_stats, make_variants, measure_variants
     from edgeprune.devices.profile import load_profile
-    from edgeprune.devices.sweep import SweepSettings, local_runner
+    from edgeprune.devices.sweep import make_runner, sweep_settings
 
     prof = load_profile(args.device)
     print(prof.status_line())
-    settings = SweepSettings(threads=prof.identity.threads, min_time_s=args.min_time)
-    runner = local_runner(settings, prof.identity.provider)
+    runner = make_runner(sweep_settings(prof, args.min_time))
     report = {
         "device": prof.name,
         "host": platform.node(),

@@ -1,4 +1,5 @@
-"""Measure a pruned model against its dense twin on the device (one interleaved run)."""
+"""Measure a pruned model against its dense twin on the device (one interleaved run, with
+the device profile's runtime)."""
 
 from __future__ import annotations
 
@@ -38,20 +39,12 @@ def make_measurer(
     from edgeprune.devices.hosts import remote_python
     from edgeprune.devices.settings import device_settings
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
-    from edgeprune.runtimes.agent import run_agent
-    from edgeprune.runtimes.settings import AgentSettings
+    from edgeprune.runtimes import check_capabilities, time_models
     from edgeprune.targets import make_target
 
     dev = device_settings(device)
-    settings = AgentSettings(
-        threads=dev.threads,
-        provider=dev.provider,
-        opt_level=dev.opt_level,
-        interleave=True,
-        min_time_s=min_time_s,
-        min_runs=50,
-        warmup=20,
-    )
+    settings = dev.run_settings(interleave=True, min_time_s=min_time_s, min_runs=50, warmup=20)
+    runtime = check_capabilities(dev.runtime, settings, n_models=2)  # before any export
     where = host or dev.host
     ssh_config = getattr(ssh, "ssh_config", None)
     python = remote_python(python, where, dev.python, ssh_config)  # else `device setup`'s
@@ -65,7 +58,7 @@ def make_measurer(
             export_onnx(pruned.eval(), input_size, paths[1], cfg)
             target = make_target(where, key=key, options=ssh)
             try:
-                res = run_agent(target, paths, settings, python=python)
+                res = time_models(target, paths, runtime, settings, python)
             finally:
                 target.close()
         return Measurement(

@@ -52,7 +52,6 @@ REQUIRED_COLUMNS = (
 )
 OPTIONAL_COLUMNS = ("method", "chain", "note")
 KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear")
-KNOWN_RUNTIMES = ("ort", "ort-cuda", "tensorrt")
 KNOWN_DTYPES = ("float32", "float16", "int8")
 _INT_COLUMNS = ("c_in", "c_out", "kernel", "stride", "groups", "h_in", "w_in", "batch", "threads")
 
@@ -93,10 +92,12 @@ def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.
     bad_ops = sorted(set(df["op"].astype(str)) - set(KNOWN_OPS))
     if bad_ops:
         raise UserError(f"{source}: unknown op(s) {bad_ops}; known: {', '.join(KNOWN_OPS)}")
-    bad_rt = sorted(set(df["runtime"].astype(str)) - set(KNOWN_RUNTIMES))
+    from edgeprune.runtimes import runtime_names  # the registry: the one list of runtimes
+
+    bad_rt = sorted(set(df["runtime"].astype(str)) - set(runtime_names()))
     if bad_rt:
         raise UserError(
-            f"{source}: unknown runtime(s) {bad_rt}; known: {', '.join(KNOWN_RUNTIMES)}"
+            f"{source}: unknown runtime(s) {bad_rt}; known: {', '.join(runtime_names())}"
         )
     bad_dt = sorted(set(df["dtype"].astype(str)) - set(KNOWN_DTYPES))
     if bad_dt:

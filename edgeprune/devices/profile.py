@@ -19,7 +19,6 @@ from edgeprune.errors import UserError
 
 PROVENANCE_KINDS = ("measured", "estimated")
 CONNECTION_KINDS = ("local", "ssh")
-RUNTIMES = ("ort", "ort-cuda", "tensorrt")
 PRECISIONS = ("float32", "float16", "int8")
 
 
@@ -264,12 +263,21 @@ def validate_profile(p: DeviceProfile) -> None:
         if bad:
             raise UserError(f"{where}: {message}")
     if p.identity.provider:
+        from edgeprune.runtimes import get_runtime
         from edgeprune.runtimes.settings import check_provider
 
         try:
             check_provider(p.identity.provider)
+            get_runtime(p.identity.runtime).resolve_provider(p.identity.provider)
         except UserError as err:
             raise UserError(f"{where}: identity.provider: {err}") from None
+
+
+def _runtime_names() -> list[str]:
+    """The registered runtimes (the registry is the one list of runtime names)."""
+    from edgeprune.runtimes import runtime_names
+
+    return runtime_names()
 
 
 def _profile_rules(p: DeviceProfile) -> list[tuple[bool, str]]:
@@ -278,8 +286,8 @@ def _profile_rules(p: DeviceProfile) -> list[tuple[bool, str]]:
     rules = [
         (not ident.arch.strip(), "identity.arch must name the CPU architecture (or 'auto')"),
         (
-            ident.runtime not in RUNTIMES,
-            f"unknown runtime '{ident.runtime}' (known: {', '.join(RUNTIMES)})",
+            ident.runtime not in _runtime_names(),
+            f"unknown runtime '{ident.runtime}' (known: {', '.join(_runtime_names())})",
         ),
         (
             ident.precision not in PRECISIONS,

@@ -3,9 +3,10 @@
 ``plan_jobs(ops, alignment)`` turns a model's op list into measurement jobs over a channel
 grid that is dense around multiples of the alignment (where the runtime's kernels step)
 and coarse elsewhere. ``run_sweep`` builds a micro ONNX model per job, times batches of
-them interleaved with a baseline through the device agent (``run_models`` in-process, or
-``edgeprune.runtimes.agent.run_agent`` over a target), and appends the resulting rows to a
-partial CSV atomically after every batch, so an interrupted run resumes where it stopped.
+them interleaved with a baseline with the profile's runtime (``make_runner``: in this
+process, or ``edgeprune.runtimes.time_models`` over a target), and appends the resulting
+rows to a partial CSV atomically after every batch, so an interrupted run resumes where it
+stopped.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgeprune.cost.latency_table import REQUIRED_COLUMNS
 from edgeprune.cost.ops import LayerOp
 from edgeprune.errors import UserError
 from edgeprune.fileio import atomic_write
+from edgeprune.runtimes.settings import AgentSettings
 
 COARSE_ABOVE = 128  # channel ranges wider than this get the coarse grid
 RowKey = tuple  # (op, c_in, c_out, kernel, stride, h_in, w_in)
@@ -52,19 +54,46 @@ class Job:
         return f"{self.method}_{self.op}_{self.c_a}_{self.c_b}_k{self.kernel}s{self.stride}_{self.h}x{self.w}"
 
 
+# how each batch of micro models is timed unless a profile says otherwise (always interleaved)
+SWEEP_TIMING = AgentSettings(min_time_s=0.6, min_runs=20, warmup=3, interleave=True)
+
+
 @dataclass(frozen=True)
 class SweepSettings:
-    """How long to time each batch of micro models, on how many threads."""
+    """Which runtime sweeps, how it times each batch of micro models, and the batch sizes."""
 
-    threads: int = 1
-    batch: int = 1
-    min_time_s: float = 0.6
-    min_runs: int = 20
-    warmup: int = 3
+    run: AgentSettings = field(default=SWEEP_TIMING)
+    runtime: str = "ort"
     models_per_batch: int = 24
     target_unit_macs: float = 4e6
     dtype: str = "float32"
-    runtime: str = "ort"
+
+    @property
+    def threads(self) -> int:
+        return self.run.threads
+
+    @property
+    def batch(self) -> int:
+        return self.run.batch
+
+
+def sweep_settings(profile, min_time_s: float = SWEEP_TIMING.min_time_s) -> SweepSettings:
+    """Sweep settings for a device profile: its runtime, threads, batch, provider, opt level."""
+    from edgeprune.runtimes import get_runtime
+
+    ident = profile.identity
+    runtime = get_runtime(ident.runtime)
+    run = AgentSettings(
+        threads=ident.threads,
+        batch=ident.batch,
+        min_time_s=min_time_s,
+        min_runs=SWEEP_TIMING.min_runs,
+        warmup=SWEEP_TIMING.warmup,
+        interleave=True,
+        provider=runtime.resolve_provider(ident.provider or None),
+        opt_level=ident.opt_level or "all",
+    )
+    return SweepSettings(run=run, runtime=runtime.name)
 
 
 def channel_grid(c_max: int, alignment: int, coarse: bool = False) -> list[int]:
@@ -252,45 +281,25 @@ def normalize_load(df):
     return df
 
 
-def local_runner(settings: SweepSettings, provider: str = "CPUExecutionProvider") -> Runner:
-    """Time models in-process with the device agent's ``run_models`` (interleaved)."""
-    from edgeprune.deploy_agent.edgeprune_agent import run_models
+def make_runner(settings: SweepSettings, target=None, python: str = "python3") -> Runner:
+    """A function timing a batch of models interleaved with ``settings.runtime``.
 
-    def run(paths: list[str]) -> list[dict]:
-        return run_models(
-            paths,
-            threads=settings.threads,
-            batch=settings.batch,
-            warmup=settings.warmup,
-            min_time_s=settings.min_time_s,
-            min_runs=settings.min_runs,
-            interleave=True,
-            provider=provider,
-        )
+    Without a ``target`` the models are timed in this process where the runtime can (ONNX
+    Runtime), else on the local machine; with one, by ``time_models`` over that target. A
+    runtime that cannot time interleaved fails here, in one sentence, before any work.
+    """
+    from edgeprune.runtimes import check_capabilities, time_models
 
-    return run
+    timing = replace(settings.run, interleave=True)
+    rt = check_capabilities(settings.runtime, timing, n_models=2)
+    in_process = getattr(rt, "run_in_process", None)
+    if target is None and in_process is not None:
+        return lambda paths: in_process(list(paths), timing)
+    if target is None:
+        from edgeprune.targets import LocalTarget
 
-
-def remote_runner(target, settings: SweepSettings, python: str = "python3") -> Runner:
-    """Time models on a target by uploading the device agent (deploy issue's ``run_agent``)."""
-    try:
-        from edgeprune.runtimes.agent import run_agent
-        from edgeprune.runtimes.settings import AgentSettings
-    except ImportError as exc:  # pragma: no cover - lands with the deploy issue
-        raise UserError("remote profiling needs edgeprune.runtimes.agent (deploy)") from exc
-    agent_settings = AgentSettings(
-        threads=settings.threads,
-        batch=settings.batch,
-        min_time_s=settings.min_time_s,
-        min_runs=settings.min_runs,
-        warmup=settings.warmup,
-        interleave=True,
-    )
-
-    def run(paths: list[str]) -> list[dict]:
-        return run_agent(target, paths, agent_settings, python=python)
-
-    return run
+        target = LocalTarget()
+    return lambda paths: time_models(target, paths, rt, timing, python)
 
 
 def run_sweep(

@@ -94,17 +94,3 @@ def run_in_session(session, settings: AgentSettings) -> list[dict]:
             res,
         )
     return parse_agent_output(res.stdout, expected=len(session.model_names))
-
-
-def run_agent(
-    target, model_paths: Sequence[str], settings: AgentSettings, python: str = "python3"
-) -> list[dict]:
-    """Upload the agent and ``model_paths`` to a fresh dir on ``target``, time them, clean up.
-
-    Returns one result dict per model (see deploy/edgeprune_agent.py for the keys).
-    """
-    from edgeprune.runtimes.ort import OrtRuntime
-    from edgeprune.runtimes.session import DeviceSession
-
-    with DeviceSession(target, OrtRuntime(), model_paths, python) as session:
-        return session.run(settings)

@@ -11,6 +11,7 @@ import os
 from importlib import resources
 
 from edgeprune.errors import UserError
+from edgeprune.runtimes.registry import Capabilities
 from edgeprune.runtimes.settings import AgentSettings
 from edgeprune.targets.base import RemoteCommandError
 
@@ -53,6 +54,13 @@ class TensorRTRuntime:
     # with JetPack or NVIDIA's packages, so the venv also sees the system's site-packages
     device_requirements = ("numpy",)
     system_site_packages = True
+    # trtexec times one engine at a time and has no output check or per-op sweep here
+    capabilities = Capabilities()
+    provider: str | None = None  # not ONNX Runtime
+
+    def resolve_provider(self, requested: str | None) -> str:
+        """TensorRT runs no ONNX Runtime provider; the profile's is kept for the record."""
+        return requested or "CPUExecutionProvider"
 
     def support_files(self) -> list[str]:
         """The engine-build script uploaded next to the models."""

@@ -55,14 +55,12 @@ def _stderr_progress(msg: str) -> None:
     get_logger("deploy").info(msg)
 
 
-def _counts(model, input_size) -> tuple[int, int | None, str | None]:
-    try:
-        from edgeprune.cost.counting import count  # type: ignore[import-not-found]
-    except ImportError:
-        params = sum(p.numel() for p in model.parameters())
-        return params, None, "FLOPs not counted: edgeprune.cost.counting is not available"
+def _counts(model, input_size) -> tuple[int, int]:
+    """Parameters and FLOPs of ``model`` for one input."""
+    from edgeprune.cost.counting import count
+
     c = count(model, input_size)
-    return int(c.params), int(c.flops), None
+    return int(c.params), int(c.flops)
 
 
 def _predict(dev: DeviceSettings, loaded, batch: int) -> tuple[float | None, str | None]:
@@ -76,10 +74,8 @@ def _predict(dev: DeviceSettings, loaded, batch: int) -> tuple[float | None, str
             None,
             f"no predicted latency at batch {batch}: the latency table is for batch {table_batch}",
         )
-    try:
-        from edgeprune.cost.latency import predict_latency
-    except ImportError:
-        return None, "no predicted latency: edgeprune.cost.latency is not available"
+    from edgeprune.cost.latency import predict_latency
+
     try:
         pred = predict_latency(loaded.model, prof, input_size=loaded.input_size)
     except (UserError, ValueError, KeyError, LookupError) as exc:
@@ -131,46 +127,82 @@ def _export(cfg: DeployConfig, loaded) -> tuple[dict, dict, dict]:
     return paths, models, exports
 
 
-def _benchmark(
-    cfg, dev, runtime, session, loaded, progress, notes
-) -> tuple[list, dict, list, AgentSettings]:
-    """Time every batch size in one open DeviceSession; returns rows, raw results, layers."""
-    from edgeprune.report.deploy_report import batch_row
-    from edgeprune.runtimes.ort import layer_breakdown
+def _batch_settings(cfg: DeployConfig, dev: DeviceSettings, runtime) -> list[AgentSettings]:
+    """The run settings of every batch size, checked against the runtime's capabilities.
 
-    rows, raw, layers, used = [], {}, [], None
+    Dense and pruned are timed interleaved where the runtime can; the optimized graph and
+    the per-layer breakdown come from the first batch size where the runtime offers them.
+    """
+    from edgeprune.runtimes import check_capabilities
+
+    caps = runtime.capabilities
+    same = runtime.name == dev.runtime  # the profile's provider belongs to its own runtime
+    provider = runtime.resolve_provider(cfg.provider or (dev.run.provider if same else None))
+    out = []
     for i, b in enumerate(cfg.batches):
         st = replace(
             cfg.bench,
             batch=b,
-            threads=cfg.threads or dev.threads,
-            provider=cfg.provider or dev.provider,
-            opt_level=cfg.opt_level or dev.opt_level,
-            interleave=cfg.compare_dense,
-            save_optimized=(runtime.name == "ort" and i == 0),
-            profile_nodes=(cfg.profile_layers and runtime.name == "ort" and i == 0),
+            threads=cfg.threads or dev.run.threads,
+            provider=provider,
+            opt_level=cfg.opt_level or dev.run.opt_level,
+            interleave=cfg.compare_dense and caps.times_interleaved,
+            save_optimized=caps.saves_optimized and i == 0,
+            profile_nodes=cfg.profile_layers and caps.profiles_layers and i == 0,
         )
-        used = used or st
-        how = "interleaved with dense" if cfg.compare_dense else "alone"
+        check_capabilities(runtime, st, 2 if cfg.compare_dense else 1)
+        out.append(st)
+    return out
+
+
+def _benchmark(
+    cfg, dev, target, runtime, files, settings, loaded, progress, notes
+) -> tuple[list, dict, list, AgentSettings]:
+    """Time every batch size with ``time_models``; returns rows, raw results, layers.
+
+    ``files`` holds the model paths, the output-check files and the remote python.
+    """
+    from edgeprune.report.deploy_report import batch_row
+    from edgeprune.runtimes import time_models
+    from edgeprune.runtimes.ort import layer_breakdown
+
+    paths, checks, python = files
+    rows, raw, layers = [], {}, []
+    for st in settings:
+        b = st.batch
+        how = "alone"
+        if cfg.compare_dense:
+            how = "interleaved with dense" if st.interleave else "then dense, one after the other"
         progress(f"compile + benchmark with {runtime.name} at batch {b} ({how})")
-        res = session.run(st)
+        opt = {"optimized_model": os.path.join(cfg.out, "model.opt.onnx")}
+        res = time_models(
+            target,
+            paths,
+            runtime,
+            st,
+            python,
+            extra_files=checks,
+            fetch=opt if st.save_optimized else None,
+        )
         raw[b] = res
         pred, note = _predict(dev, loaded, b)
         if note and note not in notes:
             notes.append(note)
         rows.append(batch_row(b, res[0], res[1] if cfg.compare_dense else None, pred))
-        if st.save_optimized and res[0].get("optimized_model"):
-            session.fetch(res[0]["optimized_model"], os.path.join(cfg.out, "model.opt.onnx"))
         if st.profile_nodes and res[0].get("nodes"):
             layers = layer_breakdown(res[0]["nodes"], {n for n, _ in loaded.model.named_modules()})
-    return rows, raw, layers, used
+    return rows, raw, layers, settings[0]
 
 
 def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str | None:
     """A note when the device's outputs were not checked or stray from the host's."""
+    from edgeprune.runtimes import get_runtime
+
     diff = result.get("check_max_abs_diff")
+    if not get_runtime(runtime).capabilities.checks_outputs:
+        return f"outputs on the device not checked ({runtime} has no output check)"
     if diff is None:
-        return f"outputs on the device not checked ({runtime} runs without the device agent)"
+        return "outputs on the device not checked (the device returned no check)"
     # 10x the export tolerance: other fp32 kernels round differently; a wrong one is far off
     bound = 10 * (export.atol + export.rtol * result.get("check_output_scale", 0.0))
     if not diff <= bound:
@@ -211,11 +243,15 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
     from edgeprune.models import load_model
     from edgeprune.report.deploy_report import build_report, write_report
     from edgeprune.runtimes import get_runtime
-    from edgeprune.runtimes.session import DeviceSession
 
     dev = device_settings(cfg.device)
     runtime = get_runtime(cfg.runtime or dev.runtime)
+    settings = _batch_settings(cfg, dev, runtime)  # a missing capability fails here
     notes: list[str] = []
+    if cfg.compare_dense and not settings[0].interleave:
+        notes.append(
+            f"dense and pruned timed one after the other ({runtime.name} cannot interleave)"
+        )
 
     target, host = _open_target(cfg, dev)
     ssh_config = getattr(cfg.ssh, "ssh_config", None)
@@ -230,16 +266,14 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
         paths, models, exports = _export(cfg, loaded)
         progress(f"upload {len(paths)} model(s) + {runtime.name} files to {target.name}")
         checks = [e.check_path for e in exports.values() if e.check_path]
-        with DeviceSession(target, runtime, list(paths.values()), python, checks) as session:
-            rows, results_by_batch, layers, used = _benchmark(
-                cfg, dev, runtime, session, loaded, progress, notes
-            )
+        files = (list(paths.values()), checks, python)
+        rows, results_by_batch, layers, used = _benchmark(
+            cfg, dev, target, runtime, files, settings, loaded, progress, notes
+        )
     finally:
         target.close()
     pruned = loaded.source != "registry"
-    params, flops, note = _counts(loaded.model, loaded.input_size)
-    if note:
-        notes.append(note)
+    params, flops = _counts(loaded.model, loaded.input_size)
 
     progress("write report")
     first = results_by_batch[cfg.batches[0]][0]
@@ -276,7 +310,7 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
     if note:
         notes.append(note)
     if cfg.compare_dense:
-        dense_params, dense_flops, _ = _counts(models["dense"], loaded.input_size)
+        dense_params, dense_flops = _counts(models["dense"], loaded.input_size)
         meta.update(
             dense_params=dense_params,
             dense_flops=dense_flops,

@@ -69,11 +69,9 @@ def run_profile(cfg: ProfileConfig) -> ProfileResult:
     if cfg.threads:
         base = replace(base, identity=replace(base.identity, threads=cfg.threads))
     settings = _settings(cfg, base)
-    if base.identity.runtime != "ort" or base.identity.provider != "CPUExecutionProvider":
-        raise UserError(
-            f"profiling runtime {base.identity.runtime}/{base.identity.provider} is not "
-            "supported yet; only ONNX Runtime CPU sweeps are implemented"
-        )
+    from edgeprune.runtimes import get_runtime, require_capability
+
+    require_capability(get_runtime(settings.runtime), "profiles_per_op")  # the registry says
     runner, target = _runner(cfg, base, settings)
     req = ProfileRequest(
         device=cfg.device,
@@ -115,28 +113,24 @@ def _check(cfg: ProfileConfig) -> None:
 def _runner(cfg: ProfileConfig, profile, settings):
     """The sweep runner (local, or over SSH with ``cfg.host``) and the target to close."""
     from edgeprune.devices.hosts import remote_python
-    from edgeprune.devices.sweep import local_runner, remote_runner
+    from edgeprune.devices.sweep import make_runner
 
     if cfg.host:
         from edgeprune.targets import make_target
 
-        target = make_target(cfg.host, cfg.key, cfg.ssh)
+        target = make_target(cfg.host, cfg.key, cfg.ssh)  # connects on first use
         python = remote_python(
             cfg.remote_python, cfg.host, profile.connection.python, cfg.ssh_config
         )
-        return remote_runner(target, settings, python), target
-    return local_runner(settings, profile.identity.provider), None
+        return make_runner(settings, target, python), target
+    return make_runner(settings), None
 
 
 def _settings(cfg: ProfileConfig, prof):
-    from edgeprune.devices.sweep import SweepSettings
+    """Sweep settings from the profile's runtime, threads, batch and provider."""
+    from edgeprune.devices.sweep import sweep_settings
 
-    return SweepSettings(
-        threads=prof.identity.threads,
-        batch=prof.identity.batch,
-        min_time_s=cfg.min_time_s,
-        runtime=prof.identity.runtime,
-    )
+    return sweep_settings(prof, cfg.min_time_s)
 
 
 def _validate(cfg: ProfileConfig) -> ProfileResult:

@@ -245,9 +245,9 @@ def _tiny_onnx(tmp_path: Path) -> str:
 
 
 def _run_agent(target: SSHTarget, model: str, python: Path) -> None:
-    from edgeprune.runtimes import AgentSettings, run_agent
+    from edgeprune.runtimes import AgentSettings, time_models
 
-    run_agent(target, [model], AgentSettings(min_time_s=0.1, min_runs=2), python=str(python))
+    time_models(target, [model], "ort", AgentSettings(min_time_s=0.1, min_runs=2), str(python))
 
 
 @pytest.mark.ssh

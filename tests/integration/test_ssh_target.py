@@ -85,17 +85,18 @@ def test_connection_refused_is_one_sentence_after_retries(tmp_path):
 
 
 def test_remote_agent_failure_is_clear_and_cleans_up(sshd, tmp_path):
-    from edgeprune.runtimes import AgentSettings, run_agent
+    from edgeprune.runtimes import AgentSettings, time_models
 
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"this is not an onnx model")
     with _target(sshd) as t:
         with pytest.raises(TargetError, match="device agent failed on"):
-            run_agent(
+            time_models(
                 t,
                 [str(bad)],
+                "ort",
                 AgentSettings(min_time_s=0.1, min_runs=2, warmup=1),
-                python=sys.executable,
+                sys.executable,
             )
     assert [p for p in os.listdir(sshd.remote_tmp) if p.startswith("edgeprune-")] == []
 
@@ -104,7 +105,7 @@ def test_run_agent_over_ssh(sshd, tmp_path):
     import torch
 
     from edgeprune.export import export_onnx
-    from edgeprune.runtimes import AgentSettings, run_agent
+    from edgeprune.runtimes import AgentSettings, time_models
 
     paths = []
     for i, width in enumerate((8, 16)):
@@ -117,7 +118,7 @@ def test_run_agent_over_ssh(sshd, tmp_path):
         paths.append(export_onnx(m, (3, 16, 16), str(tmp_path / f"m{i}.onnx")).path)
     st = AgentSettings(min_time_s=0.1, min_runs=5, warmup=2, interleave=True, batch=2)
     with _target(sshd) as t:
-        rows = run_agent(t, paths, st, python=sys.executable)
+        rows = time_models(t, paths, "ort", st, sys.executable)
     assert [r["model"] for r in rows] == ["m0.onnx", "m1.onnx"]
     assert all(r["batch"] == 2 and r["n_runs"] >= 5 and r["interleaved"] for r in rows)
     assert [p for p in os.listdir(sshd.remote_tmp) if p.startswith("edgeprune-")] == []

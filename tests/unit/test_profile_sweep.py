@@ -4,10 +4,13 @@ The runner is a stand-in returning fixed timings (this tests bookkeeping, not ti
 tests/integration/test_profile_local.py runs the real ONNX Runtime.
 """
 
+from dataclasses import replace
+
 import pytest
 
 from edgeprune.cost.ops import LayerOp
 from edgeprune.devices.sweep import (
+    SWEEP_TIMING,
     Job,
     SweepSettings,
     channel_grid,
@@ -48,7 +51,7 @@ def test_plan_jobs_methods():
 
 
 def test_job_rows_arithmetic():
-    s = SweepSettings(threads=2)
+    s = SweepSettings(run=replace(SWEEP_TIMING, threads=2))
     base = {"latency_ms_median": 0.01, "latency_ms_p90": 0.012, "n_runs": 100}
     st = {"latency_ms_median": 0.41, "latency_ms_p90": 0.5, "n_runs": 100}
     rows = job_rows(Job("pair", "conv", 8, 16, 3, 1, 8, 8), [st], [4], base, s)
@@ -82,7 +85,7 @@ class FakeRunner:
 
 def test_interrupted_run_resumes(tmp_path):
     jobs = plan_jobs(OPS, 16)
-    s = SweepSettings(threads=1, models_per_batch=5)
+    s = SweepSettings(models_per_batch=5)
     partial = tmp_path / "t.csv.partial"
     first = FakeRunner(fail_on=3)
     with pytest.raises(KeyboardInterrupt):
