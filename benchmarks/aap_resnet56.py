@@ -91,10 +91,10 @@ def summarize(run_dir: str) -> dict:
 
 def main(args: argparse.Namespace) -> list[dict]:
     from edgeprune.budget import Budget
-    from edgeprune.workflows.bench import SHORT_SCHEDULES
+    from edgeprune.methods import method_class
 
     todo = [r for r in args.runs.split(",") if r]
-    base = {**SHORT_SCHEDULES["aap"], "max_rounds": args.max_rounds}
+    base = {**method_class("aap").short_schedule, "max_rounds": args.max_rounds}
     lat = Budget(latency_ratio=args.latency, device=args.device)
     rows = []
     if args.latency_run:

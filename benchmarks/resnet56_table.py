@@ -4,7 +4,8 @@ Every method x latency budgets {0.3x, 0.5x, 0.7x} on the ``xeon`` profile (ONNX 
 batch 1, measured interleaved against dense), the standard 1-epoch recovery (SGD Nesterov,
 wd 5e-4, batch 128, one-cycle LR peaking at 0.02, random crop + flip), top-1 on the test
 split, plus the dense model given the same recovery; then ``edgeprune report`` on it. The
-methods' own training follows ``SHORT_SCHEDULES`` (a CPU budget, not the papers').
+methods' own training follows each method's ``short_schedule`` (a CPU budget, not the
+papers').
 Interrupted runs resume (re-run the same command)::
 
     python benchmarks/resnet56_table.py --out runs/r56-table --report benchmarks/r56-table
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 
-from edgeprune.methods import list_methods
+from edgeprune.methods import list_methods, short_schedules
 from edgeprune.report.compare import make_report
-from edgeprune.workflows.bench import SHORT_SCHEDULES, BenchConfig, run_bench
+from edgeprune.workflows.bench import BenchConfig, run_bench
 
 WEIGHTS = "../shared/weights/cifar10/resnet56-4bfd9763.th"
 DATA = "../shared/data/cifar10-jpeg"
@@ -52,7 +53,7 @@ def main(args: argparse.Namespace) -> dict:
         limit_batches=args.limit_batches,
         seed=args.seed,
         verify_min_time_s=args.verify_min_time,
-        method_options=SHORT_SCHEDULES,
+        method_options=short_schedules(),
     )
     run_bench(cfg)
     files = make_report([args.out], args.report)

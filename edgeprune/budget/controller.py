@@ -20,6 +20,7 @@ from edgeprune.budget.allocator import Allocation, AllocatorConfig, Targets, all
 from edgeprune.budget.budget import Budget
 from edgeprune.budget.costmodel import CostModel
 from edgeprune.budget.verdict import LATENCY_TOLERANCE, measured_verdict
+from edgeprune.budget.width_rule import WidthRule
 from edgeprune.errors import InfeasibleBudget
 from edgeprune.search import bisect_float, largest_int_that
 from edgeprune.surgery import Plan, apply_plan_
@@ -165,15 +166,15 @@ def decide(
     cfg: ControllerConfig = ControllerConfig(),
     measure: Callable | None = None,
     log: Callable[[str], None] = print,
-    knob: str = "allocation",
+    rule: WidthRule = WidthRule.ALLOCATE,
 ) -> ControllerResult:
-    """Allocate with the method's knob, then (with ``measure``) verify on the device and
-    re-allocate on a latency miss (tighter) or a large margin (looser)."""
+    """Turn ``scores`` into widths by the scorer's ``rule``, then (with ``measure``) verify on
+    the device and re-allocate on a latency miss (tighter) or a large margin (looser)."""
 
     def allocate_at(scale: float) -> Allocation:
-        if knob == "uniform" or cfg.uniform:
+        if rule is WidthRule.UNIFORM or cfg.uniform:
             return uniform_allocate(cost, groups, scores, budget, scale)
-        if knob == "threshold":
+        if rule is WidthRule.THRESHOLD:
             return threshold_allocate(cost, groups, scores, budget, droppable, cfg.allocator, scale)
         return allocate(cost, groups, scores, budget, droppable, cfg.allocator, scale)
 

@@ -1,118 +1,169 @@
-"""The method interface and registry.
+"""The method protocols, their result objects, and the registry.
 
-A method scores the channels of each prunable group (higher = keep); it may train to get
-those scores (PAAM's attention networks, one-step's beta) and may run its own recovery
-(one-step's reconstruction). It never touches files or sockets: diagnostics are returned as
-data, checkpoints go through ``ctx.checkpoint``, budgets through ``ctx.oracle``.
+A method is one of two kinds (the workflow dispatches with ``isinstance``):
 
-What the controller does with the scores depends on the method's ``knob``:
+- a :class:`Scorer` returns per-channel scores of each prunable group as a
+  :class:`ScoreResult` that declares the :class:`WidthRule` by which the budget controller
+  turns them into widths; it may run its own recovery on the pruned model (``recover``);
+- an :class:`IterativePruner` runs its own prune/retrain loop, asking ``ctx.oracle``
+  whether a candidate meets the budget, and returns an :class:`IterativeResult`.
 
-- ``"allocation"``: the controller allocates per-layer widths (latency-aware) from scores.
-- ``"threshold"``: one global threshold on the scores (PAAM's binarization); the controller
-  picks it so that the binarized network meets the budget.
-- ``"iterative"``: the method runs its own prune/retrain loop (AAP) via ``run``, asking
-  ``ctx.oracle`` whether a candidate meets the budget.
-- ``"uniform"``: one keep ratio for every layer (a baseline).
+Methods keep no state between calls: whatever ``recover`` needs from scoring travels in
+``ScoreResult.state``, and diagnostics come back in the results. They may train to get
+their scores (PAAM's attention networks, one-step's beta) and never touch files or
+sockets (see :mod:`edgeprune.methods.context`).
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
 
+from edgeprune.budget.width_rule import WidthRule
+from edgeprune.methods.context import BudgetOracle, Checkpointer, MethodContext
 from edgeprune.surgery.graph import PrunableGroup
 
+if TYPE_CHECKING:
+    from edgeprune.surgery.plan import Plan
 
-@dataclass
-class BudgetOracle:
-    """What a method may ask about the budget: predicted metrics and (maybe) a measurement.
-
-    ``metrics(model)`` -> dict with latency_ms (predicted, NaN without a device), params,
-    flops, weight_bytes, activation_bytes; ``targets`` -> absolute limits per metric;
-    ``measure(model)`` -> (dense_ms, model_ms) on the device, or None without one.
-    """
-
-    metrics: Callable[[nn.Module], dict]
-    targets: dict
-    dense_metrics: dict
-    measure: Callable[[nn.Module], tuple[float, float]] | None = None
-    max_acc_drop: float | None = None  # percentage points of top-1 (accuracy-guaranteed)
-
-    def violated(self, metrics: dict) -> dict:
-        return {k: v for k, v in self.targets.items() if k in metrics and metrics[k] > v}
+__all__ = [
+    "BudgetOracle",
+    "Checkpointer",
+    "IterativePruner",
+    "IterativeResult",
+    "Method",
+    "MethodContext",
+    "RecoveryResult",
+    "ScoreResult",
+    "Scorer",
+    "WidthRule",
+]
 
 
-@dataclass
-class Checkpointer:
-    """Atomic save/load of a method's resumable state (given by the pipeline)."""
+@dataclass(frozen=True)
+class ScoreResult:
+    """A scorer's output: per-group scores (higher = keep), the rule that turns them into
+    widths, JSON-able diagnostics, and what the method's own ``recover`` needs."""
 
-    save: Callable[[dict], None]
-    load: Callable[[], dict | None]
-
-
-@dataclass
-class MethodContext:
-    """What a method may use: data, example input, options, budget oracle, checkpointing."""
-
-    example_input: torch.Tensor
-    train_loader: object | None = None
-    val_loader: object | None = None
-    options: dict = field(default_factory=dict)
-    limit_batches: int | None = None
-    oracle: BudgetOracle | None = None
-    checkpoint: Checkpointer | None = None
-    resume: bool = False
-    log: Callable[[str], None] = print
-    latency_weights: dict[str, float] | None = None  # per group: predicted ms saved per channel
-    flops_weights: dict[str, float] | None = None  # per group: MACs saved per channel
-    # edgeprune.budget.costmodel.CostModel of the dense model: metrics({group: width})
-    cost_model: object | None = None
-    test_loader: object | None = None  # for reporting only (never for decisions)
+    scores: dict[str, torch.Tensor]
+    rule: WidthRule = WidthRule.ALLOCATE
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    state: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
+class RecoveryResult:
+    """A scorer's own recovery of the pruned model: ``info`` for the report's
+    ``method_recovery``, ``diagnostics`` added to the scoring diagnostics."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class IterativeResult:
-    """What an iterative method returns: the pruned model and its plan on the original."""
+    """What an iterative pruner returns: the pruned model and its plan on the original."""
 
     model: nn.Module
-    plan: object  # edgeprune.surgery.Plan in the original model's channel indices
-    diagnostics: dict = field(default_factory=dict)
+    plan: Plan
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores channels; the budget controller picks the widths by ``ScoreResult.rule``."""
+
+    name: str
+
+    def score(
+        self, model: nn.Module, groups: Sequence[PrunableGroup], ctx: MethodContext
+    ) -> ScoreResult: ...
+
+    def recover(
+        self,
+        pruned: nn.Module,
+        dense: nn.Module,
+        groups: Sequence[PrunableGroup],
+        scored: ScoreResult,
+        ctx: MethodContext,
+    ) -> RecoveryResult: ...
+
+
+@runtime_checkable
+class IterativePruner(Protocol):
+    """Prunes in its own loop against ``ctx.oracle``; returns the pruned model and plan."""
+
+    name: str
+
+    def run(
+        self, model: nn.Module, groups: Sequence[PrunableGroup], ctx: MethodContext
+    ) -> IterativeResult: ...
 
 
 class Method:
-    """Base class; subclasses implement ``scores`` (or ``run`` for ``knob = 'iterative'``)."""
+    """What every registered method declares (subclass :class:`ScoringMethod` or
+    :class:`IterativeMethod`, or implement one of the protocols directly).
 
-    name = "base"
-    knob = "allocation"
-    config_cls: type | None = None  # the options' frozen dataclass (with from_dict)
-    needs_data = False  # trains on data: needs --data-root
+    ``config_cls``: the options' frozen dataclass (with ``from_dict``). ``needs_data``: it
+    trains on data (prune refuses it without --data-root). ``short_schedule``: options that
+    shorten its own training to a CPU budget (the bench tables use them).
+    ``own_budget_option``: an option that fixes the pruning amount by itself, so the method
+    needs no budget when it is given (one-step's ``rate``). ``profile_option``: an option
+    naming a device profile the workflow loads for it when prune has no ``--device``.
+    """
 
-    def scores(
-        self, model: nn.Module, groups: list[PrunableGroup], ctx: MethodContext
-    ) -> dict[str, torch.Tensor]:
+    name: ClassVar[str] = "base"
+    config_cls: ClassVar[type | None] = None
+    needs_data: ClassVar[bool] = False
+    short_schedule: ClassVar[Mapping[str, Any]] = {}
+    own_budget_option: ClassVar[str | None] = None
+    profile_option: ClassVar[str | None] = None
+
+    @classmethod
+    def create(cls, **options: Any) -> Method:
+        """A new instance for checked ``options`` (a class may return a variant that
+        implements the other protocol, e.g. PAAM's ``final=binarize``)."""
+        return cls(**options)
+
+
+class ScoringMethod(Method):
+    """Base of scorers: subclasses implement ``score``; ``recover`` does nothing."""
+
+    def score(
+        self, model: nn.Module, groups: Sequence[PrunableGroup], ctx: MethodContext
+    ) -> ScoreResult:
         raise NotImplementedError
 
-    def run(self, model: nn.Module, groups: list[PrunableGroup], ctx: MethodContext):
-        """Iterative methods: prune and retrain until done; returns an IterativeResult."""
+    def recover(
+        self,
+        pruned: nn.Module,
+        dense: nn.Module,
+        groups: Sequence[PrunableGroup],
+        scored: ScoreResult,
+        ctx: MethodContext,
+    ) -> RecoveryResult:
+        """Optional method-specific recovery before the common fine-tune."""
+        return RecoveryResult()
+
+
+class IterativeMethod(Method):
+    """Base of iterative pruners: subclasses implement ``run``."""
+
+    def run(
+        self, model: nn.Module, groups: Sequence[PrunableGroup], ctx: MethodContext
+    ) -> IterativeResult:
         raise NotImplementedError
-
-    def recover(self, pruned: nn.Module, dense: nn.Module, ctx: MethodContext) -> dict:
-        """Optional method-specific recovery before the common fine-tune; returns info."""
-        return {}
-
-    def diagnostics(self) -> dict:
-        """JSON-able diagnostics for the run directory (histograms, per-layer widths...)."""
-        return {}
 
 
 _METHODS: dict[str, type[Method]] = {}
 
 
-def register_method(name: str):
+def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
     """Class decorator registering a method by name; duplicates raise."""
 
     def wrap(cls: type[Method]) -> type[Method]:
@@ -126,6 +177,7 @@ def register_method(name: str):
 
 
 def list_methods(pattern: str = "*") -> list[str]:
+    """Registered method names matching ``pattern`` (fnmatch), sorted."""
     return sorted(n for n in _METHODS if fnmatch.fnmatch(n, pattern))
 
 
@@ -136,6 +188,11 @@ def method_class(name: str) -> type[Method]:
     if name not in _METHODS:
         raise UserError(f"unknown method {name!r}; available: {', '.join(list_methods())}")
     return _METHODS[name]
+
+
+def short_schedules() -> dict[str, dict[str, Any]]:
+    """Method -> the options that shorten its own training to a CPU budget (those with one)."""
+    return {n: dict(c.short_schedule) for n, c in sorted(_METHODS.items()) if c.short_schedule}
 
 
 def check_options(name: str, options: dict) -> object | None:
@@ -162,7 +219,7 @@ def check_data(name: str, has_data: bool) -> None:
         raise UserError(f"method {name!r} trains on data: give --data-root")
 
 
-def get_method(name: str, **options) -> Method:
+def get_method(name: str, **options: Any) -> Scorer | IterativePruner:
     """A new instance of method ``name`` with checked ``options``."""
     check_options(name, options)
-    return method_class(name)(**options)
+    return method_class(name).create(**options)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 
-from edgeprune.methods.base import Method, MethodContext, register_method
+from edgeprune.methods.base import (
+    MethodContext,
+    ScoreResult,
+    ScoringMethod,
+    WidthRule,
+    register_method,
+)
 from edgeprune.surgery.graph import PrunableGroup
 
 
-def l1_group_scores(model: nn.Module, groups: list[PrunableGroup]) -> dict[str, torch.Tensor]:
+def l1_group_scores(model: nn.Module, groups: Sequence[PrunableGroup]) -> dict[str, torch.Tensor]:
     """Per group: the sum over its coupled convs of each output filter's L1 norm."""
     modules = dict(model.named_modules())
     out = {}
@@ -23,18 +31,16 @@ def l1_group_scores(model: nn.Module, groups: list[PrunableGroup]) -> dict[str, 
 
 
 @register_method("l1")
-class L1Method(Method):
+class L1Method(ScoringMethod):
     """Filters ranked by L1 norm; the controller allocates widths per layer."""
 
-    def scores(self, model, groups, ctx: MethodContext):
-        return l1_group_scores(model, groups)
+    def score(self, model, groups, ctx: MethodContext) -> ScoreResult:
+        return ScoreResult(l1_group_scores(model, groups), WidthRule.ALLOCATE)
 
 
 @register_method("uniform")
-class UniformL1Method(Method):
+class UniformL1Method(ScoringMethod):
     """Peer baseline: L1 ranking inside each layer, the same keep ratio for every layer."""
 
-    knob = "uniform"
-
-    def scores(self, model, groups, ctx: MethodContext):
-        return l1_group_scores(model, groups)
+    def score(self, model, groups, ctx: MethodContext) -> ScoreResult:
+        return ScoreResult(l1_group_scores(model, groups), WidthRule.UNIFORM)

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch.nn as nn
 
+from edgeprune.budget.verdict import verdict
 from edgeprune.config_io import from_dict
 from edgeprune.errors import InfeasibleBudget, UserError
-from edgeprune.methods.base import IterativeResult, Method, MethodContext, register_method
+from edgeprune.methods.base import (
+    IterativeMethod,
+    IterativeResult,
+    MethodContext,
+    register_method,
+)
+from edgeprune.search import bisect_float
 from edgeprune.surgery import Plan, apply_plan_
 
 MAX_RATIO = 0.95
@@ -38,11 +45,18 @@ class TPMagnitudeConfig:
         return from_dict(cls, d, "method 'tp-magnitude'")
 
 
+@dataclass
+class _Search:
+    """One run's ratio search: the largest ratio TP can reach and every trial, in order."""
+
+    hi: float
+    trace: list[dict] = field(default_factory=list)
+
+
 @register_method("tp-magnitude")
-class TPMagnitudeMethod(Method):
+class TPMagnitudeMethod(IterativeMethod):
     """Torch-Pruning's magnitude pruner as a user would run it, ratio matched to the budget."""
 
-    knob = "iterative"
     config_cls = TPMagnitudeConfig
 
     def __init__(self, **options) -> None:
@@ -50,8 +64,6 @@ class TPMagnitudeMethod(Method):
         self.p, self.global_pruning = c.p, c.global_pruning
         self.search_steps, self.max_measurements = c.search_steps, c.max_measurements
         self.tolerance = c.tolerance
-        self._trace: list[dict] = []
-        self._hi = MAX_RATIO
 
     def _plan(self, model: nn.Module, ctx: MethodContext, ratio: float) -> Plan:
         from edgeprune.surgery.tp_importance import tp_magnitude_plan
@@ -66,28 +78,31 @@ class TPMagnitudeMethod(Method):
         if oracle is None:
             raise UserError("tp-magnitude needs a budget")
         # above this, TP would leave a layer with no channel and skips it (not monotone)
-        self._hi = min(MAX_RATIO, 1.0 - 1.0 / min(g.channels for g in groups))
+        search = _Search(min(MAX_RATIO, 1.0 - 1.0 / min(g.channels for g in groups)))
 
         def fits_predicted(r: float) -> bool:
             m = oracle.metrics(self._slim(model, self._plan(model, ctx, r), ctx))
-            ok = not any(m.get(k, 0.0) > v for k, v in oracle.targets.items())
-            self._trace.append({"ratio": r, "fits_predicted": ok, **m})
+            ok = verdict(m, oracle.targets).met  # predicted and counted: judged exactly
+            search.trace.append({"ratio": r, "fits_predicted": ok, **m})
             return ok
 
-        if not fits_predicted(self._hi):
+        if not fits_predicted(search.hi):
             raise InfeasibleBudget(
-                f"budget infeasible for tp-magnitude: even pruning {self._hi:.0%} of the "
+                f"budget infeasible for tp-magnitude: even pruning {search.hi:.0%} of the "
                 "channels misses it"
             )
-        ratio = _bisect(fits_predicted, self.search_steps, 0.0, self._hi)
+        ratio = _bisect(fits_predicted, self.search_steps, 0.0, search.hi)
         ctx.log(f"tp-magnitude: predicted/counted budget met at pruning ratio {ratio:.3f}")
         if oracle.measure is not None and "latency_ms" in oracle.targets:
-            ratio = self._match_measured(model, ctx, ratio)
+            ratio = self._match_measured(model, ctx, ratio, search)
         plan = self._plan(model, ctx, ratio)
         plan.meta["pruning_ratio"] = ratio
-        return IterativeResult(self._slim(model, plan, ctx), plan, self.diagnostics())
+        diag = {"search": list(search.trace), "p": self.p, "global_pruning": self.global_pruning}
+        return IterativeResult(self._slim(model, plan, ctx), plan, diag)
 
-    def _match_measured(self, model: nn.Module, ctx: MethodContext, r0: float) -> float:
+    def _match_measured(
+        self, model: nn.Module, ctx: MethodContext, r0: float, search: _Search
+    ) -> float:
         """Bisection on the measured latency ratio, bracketed around the predicted ratio."""
         oracle = ctx.oracle
         target = oracle.targets["latency_ms"] / oracle.dense_metrics["latency_ms"]
@@ -96,27 +111,18 @@ class TPMagnitudeMethod(Method):
         def fits(r: float) -> bool:
             dense_ms, ms = oracle.measure(self._slim(model, self._plan(model, ctx, r), ctx))
             measured[r] = ms / dense_ms
-            self._trace.append({"ratio": r, "measured_ratio": measured[r], "target": target})
+            search.trace.append({"ratio": r, "measured_ratio": measured[r], "target": target})
             ctx.log(f"tp-magnitude: ratio {r:.3f} -> measured {measured[r]:.3f} (<= {target:.3f})")
             return measured[r] <= target * (1 + self.tolerance)
 
-        lo, hi = _bracket(fits, r0, self.max_measurements, self._hi)
+        lo, hi = _bracket(fits, r0, self.max_measurements, search.hi)
         n_left = self.max_measurements - len(measured)
         return _bisect(fits, n_left, lo, hi) if n_left > 0 and lo < hi else hi
-
-    def diagnostics(self) -> dict:
-        return {"search": list(self._trace), "p": self.p, "global_pruning": self.global_pruning}
 
 
 def _bisect(fits: Callable[[float], bool], steps: int, lo: float, hi: float) -> float:
     """Smallest pruning ratio in [lo, hi] that fits (``hi`` assumed to fit)."""
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        if fits(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return bisect_float(fits, lo, hi, steps)[1]
 
 
 def _bracket(

@@ -81,20 +81,14 @@ class BenchConfig:
         return cls(**d)
 
 
-# The methods' own training shortened to a CPU budget (the papers' schedules need a GPU):
-# PAAM one AN and one CNN epoch; one-step one reconstruction epoch; AAP rounds of 100
-# batches rewound to epoch 91 (lr 0.01, then 0.001), lam0 1.5, at most 12 rounds.
-SHORT_SCHEDULES: dict[str, dict] = {
-    "paam": {"cycles": 1, "an_epochs": 1, "cnn_epochs": 1, "an_lr": 0.001},
-    "onestep": {"recover_epochs": 1},
-    "aap": {
-        "round_epochs": 1,
-        "round_batches": 100,
-        "rewind_epoch": 91,
-        "lam0": 1.5,
-        "max_rounds": 12,
-    },
-}
+def __getattr__(name: str):
+    """``SHORT_SCHEDULES``: method -> options shortening its own training to a CPU budget
+    (each method's ``short_schedule``; computed from the registry on first use)."""
+    if name == "SHORT_SCHEDULES":
+        from edgeprune.methods import short_schedules
+
+        return short_schedules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def standard_recovery():

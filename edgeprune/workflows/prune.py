@@ -8,12 +8,24 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from edgeprune.budget import Budget
 from edgeprune.budget.controller import ControllerConfig, decide
 from edgeprune.errors import UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import torch.nn as nn
+
+    from edgeprune.budget.controller import ControllerResult
+    from edgeprune.budget.costmodel import CostModel
+    from edgeprune.devices.profile import DeviceProfile
+    from edgeprune.methods import IterativePruner, MethodContext, MethodLoaders, Scorer
+    from edgeprune.surgery.graph import PrunableGroup
 
 
 @dataclass(frozen=True)
@@ -249,11 +261,10 @@ def run_prune(cfg: PruneConfig) -> dict:
     staging folder and moved in at the end, so a failed run leaves earlier results whole.
     """
     from edgeprune.cost import count
-    from edgeprune.methods import get_method
+    from edgeprune.methods import MethodLoaders, get_method
     from edgeprune.methods.base import check_data
     from edgeprune.models import load_model
-    from edgeprune.surgery import apply_plan_, prunable_layers, save_pruned
-    from edgeprune.surgery.blocks import droppable_groups
+    from edgeprune.surgery import prunable_layers, save_pruned
 
     t0 = time.time()
     torch.manual_seed(cfg.seed)
@@ -270,7 +281,6 @@ def run_prune(cfg: PruneConfig) -> dict:
     model, input_size = loaded.model.eval(), loaded.input_size
     example = torch.randn(1, *input_size)
     groups = prunable_layers(model, input_size)
-    droppable = droppable_groups(model)
     predictor, profile = _predictor(cfg, model, input_size, loaded.name)
     if budget.has_latency and predictor is None:
         raise UserError("a latency budget needs --device")
@@ -300,50 +310,24 @@ def run_prune(cfg: PruneConfig) -> dict:
         )
     ctx = _method_context(
         cfg,
+        method,
         model,
         groups,
         cost,
         budget,
-        predictor,
-        input_size,
         example,
-        method_train_loader,
+        profile,
+        MethodLoaders(method_train_loader, val_loader, test_loader),
         measure,
     )
-    ctx.val_loader = val_loader
-    ctx.test_loader = test_loader
-    ctx.cost_model = cost
-    ctrl = cfg.controller
-    _log(f"method '{method.name}' ({method.knob}) for: {budget.describe()}")
+    _log(f"method '{method.name}' ({_kind(method)}) for: {budget.describe()}")
     t_dec = time.time()
-    recovery_info: dict = {}
-    if method.knob == "iterative":
-        it = method.run(copy.deepcopy(model), groups, ctx)
-        pruned, plan = it.model, it.plan
-        result = _iterative_result(model, plan, cost, groups, budget, example, measure)
-    else:
-        scores = method.scores(model, groups, ctx)
 
-        def decide_for(budget_: Budget, measure_=None, log=_log):
-            return decide(
-                model,
-                groups,
-                scores,
-                budget_,
-                cost,
-                droppable,
-                example,
-                ctrl,
-                measure_,
-                log,
-                knob=method.knob,
-            )
+    def narrow(budget_: Budget, decide_for) -> Budget:
+        return _accuracy_search(model, budget_, decide_for, example, val_loader, cfg)
 
-        if budget.max_acc_drop is not None:
-            budget = _accuracy_search(model, budget, decide_for, example, val_loader, cfg)
-        result = decide_for(budget, measure)
-        pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
-        recovery_info = method.recover(pruned, model, ctx) or {}
+    outcome = run_method(method, model, groups, ctx, budget, cfg.controller, measure, narrow)
+    pruned, result, budget = outcome.pruned, outcome.result, outcome.budget
     decision_s = time.time() - t_dec
     t_rec = time.time()
     _recover(pruned, train_loader, cfg)
@@ -375,9 +359,9 @@ def run_prune(cfg: PruneConfig) -> dict:
             decision_s,
             time.time() - t0,
         )
-        report["method_recovery"] = recovery_info
+        report["method_recovery"] = outcome.recovery
         report["timings"] = timings
-        diag = method.diagnostics()
+        diag = outcome.diagnostics
         if diag:
             _write_json(stage / "diagnostics.json", diag)
             report["diagnostics"] = "diagnostics.json"
@@ -400,50 +384,22 @@ def _timed(measure, timings: dict):
 
 
 def _method_context(
-    cfg, model, groups, cost, budget, predictor, input_size, example, train_loader, measure
-):
-    """The MethodContext: data, budget oracle, per-layer weights, checkpointing."""
-    from edgeprune.budget.allocator import Targets
-    from edgeprune.methods import BudgetOracle, Checkpointer, MethodContext
+    cfg: PruneConfig,
+    method: Scorer | IterativePruner,
+    model: nn.Module,
+    groups: list[PrunableGroup],
+    cost: CostModel,
+    budget: Budget,
+    example: torch.Tensor,
+    profile: DeviceProfile | None,
+    loaders: MethodLoaders,
+    measure: Callable | None,
+) -> MethodContext:
+    """The run's MethodContext: data, budget oracle, per-layer weights, checkpointing in
+    ``cfg.out/method_state.pt``, and the device profile (prune's ``--device``, else the
+    one the method's ``profile_option`` names)."""
+    from edgeprune.methods import Checkpointer, make_method_context
 
-    dense_w = {g.name: g.channels for g in groups}
-    dense_m = cost.metrics(dense_w)
-
-    def metrics_of(m) -> dict:
-        from edgeprune.cost import count
-        from edgeprune.cost.latency import LatencyPredictor
-
-        c = count(m, input_size)
-        out = {
-            "params": c.params,
-            "flops": c.flops,
-            "weight_bytes": c.weight_bytes,
-            "activation_bytes": c.peak_activation_bytes,
-            "latency_ms": float("nan"),
-        }
-        if predictor is not None:
-            out["latency_ms"] = LatencyPredictor.from_model(
-                m, input_size, predictor.profile
-            ).total_ms()
-        return out
-
-    def measure_model(m):
-        r = measure(model, m)
-        return r.dense_ms, r.pruned_ms
-
-    lat_w, flops_w = {}, {}
-    for g in groups:
-        half = g.channels // 2
-        d = cost.delta(dense_w, g.name, half)
-        lat_w[g.name] = max(0.0, -d["latency_ms"]) / max(1, g.channels - half)
-        flops_w[g.name] = max(0.0, -d["flops"]) / max(1, g.channels - half)
-    oracle = BudgetOracle(
-        metrics_of,
-        Targets.from_budget(budget, dense_m).limits,
-        dense_m,
-        measure_model if measure else None,
-        budget.max_acc_drop,
-    )
     state_path = os.path.join(cfg.out, "method_state.pt")
 
     def save(state: dict) -> None:  # plain types and tensors only: read with weights_only
@@ -451,24 +407,92 @@ def _method_context(
 
         save_atomic(state, state_path)
 
-    def load():
+    def load() -> dict | None:
         from edgeprune.train.checkpoint import load_checkpoint
 
         return load_checkpoint(state_path) if os.path.isfile(state_path) else None
 
-    return MethodContext(
+    option = getattr(method, "profile_option", None)
+    if profile is None and option and cfg.method_options.get(option):
+        from edgeprune.devices.profile import load_profile
+
+        profile = load_profile(str(cfg.method_options[option]))
+    return make_method_context(
+        model,
+        groups,
+        cost,
+        budget,
         example,
-        train_loader,
-        None,
-        dict(cfg.method_options),
-        cfg.limit_batches,
-        oracle,
-        Checkpointer(save, load),
-        cfg.resume,
-        _log,
-        lat_w if predictor is not None else None,
-        flops_w,
+        loaders=loaders,
+        measure=measure,
+        checkpoint=Checkpointer(save, load),
+        options=cfg.method_options,
+        limit_batches=cfg.limit_batches,
+        resume=cfg.resume,
+        log=_log,
+        device_profile=profile,
     )
+
+
+def _kind(method: Scorer | IterativePruner) -> str:
+    """How a method prunes, for the log: its own loop, or scores the controller turns
+    into widths."""
+    from edgeprune.methods import IterativePruner
+
+    return "own loop" if isinstance(method, IterativePruner) else "scores"
+
+
+@dataclass(frozen=True)
+class MethodOutcome:
+    """A method's step of the workflow: the pruned model, the controller's result, the
+    budget it was decided for (an accuracy target narrowed to FLOPs), the method's own
+    recovery info (report's ``method_recovery``) and its JSON-able diagnostics."""
+
+    pruned: nn.Module
+    result: ControllerResult
+    budget: Budget
+    recovery: dict
+    diagnostics: dict
+
+
+def run_method(
+    method: Scorer | IterativePruner,
+    model: nn.Module,
+    groups: list[PrunableGroup],
+    ctx: MethodContext,
+    budget: Budget,
+    controller: ControllerConfig = ControllerConfig(),  # noqa: B008 (frozen)
+    measure: Callable | None = None,
+    narrow: Callable[[Budget, Callable], Budget] | None = None,
+) -> MethodOutcome:
+    """Prune ``model`` (left as it was) with ``method`` by its protocol: an iterative pruner
+    runs its own loop; a scorer's scores become widths by its declared rule in the budget
+    controller (``narrow(budget, decide_for)`` first turns an accuracy target into FLOPs)."""
+    from edgeprune.methods import IterativePruner, Scorer
+    from edgeprune.surgery import apply_plan_
+    from edgeprune.surgery.blocks import droppable_groups
+
+    cost, example = ctx.cost_model, ctx.example_input
+    if isinstance(method, IterativePruner):
+        it = method.run(copy.deepcopy(model), groups, ctx)
+        result = _iterative_result(model, it.plan, cost, groups, budget, example, measure)
+        return MethodOutcome(it.model, result, budget, {}, dict(it.diagnostics))
+    if not isinstance(method, Scorer):
+        raise TypeError(f"{type(method).__name__} is neither a Scorer nor an IterativePruner")
+    scored = method.score(model, groups, ctx)
+    droppable = droppable_groups(model)
+
+    def decide_for(budget_: Budget, measure_=None, log=ctx.log) -> ControllerResult:
+        args = (model, groups, scored.scores, budget_, cost, droppable, example, controller)
+        return decide(*args, measure_, log, rule=scored.rule)
+
+    if budget.max_acc_drop is not None and narrow is not None:
+        budget = narrow(budget, decide_for)
+    result = decide_for(budget, measure)
+    pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
+    rec = method.recover(pruned, model, groups, scored, ctx)
+    diagnostics = {**scored.diagnostics, **rec.diagnostics}
+    return MethodOutcome(pruned, result, budget, dict(rec.info), diagnostics)
 
 
 def _accuracy_search(model, budget, decide_for, example, val_loader, cfg):

@@ -13,7 +13,7 @@ from edgeprune.budget.allocator import allocate
 from edgeprune.budget.controller import threshold_allocate
 from edgeprune.budget.costmodel import CostModel
 from edgeprune.errors import UserError
-from edgeprune.methods import MethodContext, get_method
+from edgeprune.methods import IterativePruner, MethodContext, Scorer, get_method
 from edgeprune.methods.onestep import OneStepConfig, group_widths
 from edgeprune.methods.onestep.crucial import (
     allocation_scores,
@@ -201,8 +201,8 @@ def test_options_are_validated():
         get_method("onestep", n_crucial=1)
     with pytest.raises(UserError, match="mimic"):
         get_method("onestep", mimic="cosine")
-    assert get_method("onestep").knob == "allocation"
-    assert get_method("onestep", rate=0.5).knob == "iterative"
+    assert isinstance(get_method("onestep"), Scorer)
+    assert isinstance(get_method("onestep", rate=0.5), IterativePruner)
 
 
 def test_rate_mode_end_to_end_reports_the_paper_tables():
@@ -213,7 +213,7 @@ def test_rate_mode_end_to_end_reports_the_paper_tables():
     )
     ctx = MethodContext(EXAMPLE, loader(), loader(), limit_batches=2, log=lambda _m: None)
     res = method.run(dense, groups, ctx)
-    diag = method.diagnostics()
+    diag = res.diagnostics
     widths = diag["widths"]
     for c in diag["crucial_layers"]:
         assert widths[c] == next(g for g in groups if g.name == c).channels

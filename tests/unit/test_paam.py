@@ -10,7 +10,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from edgeprune.errors import UserError
-from edgeprune.methods import Checkpointer, MethodContext, get_method
+from edgeprune.methods import (
+    Checkpointer,
+    IterativePruner,
+    MethodContext,
+    Scorer,
+    WidthRule,
+    get_method,
+)
 from edgeprune.methods.paam import (
     KQAN,
     PAAMConfig,
@@ -37,9 +44,8 @@ def _loader(n: int = 16, batch: int = 8) -> DataLoader:
 
 
 def _ctx(**kw) -> MethodContext:
-    return MethodContext(
-        EXAMPLE, train_loader=_loader(), limit_batches=2, log=lambda _m: None, **kw
-    )
+    kw = {"train_loader": _loader(), "limit_batches": 2, "log": lambda _m: None, **kw}
+    return MethodContext(EXAMPLE, **kw)
 
 
 def _setup(name: str = "resnet8", **opts):
@@ -242,8 +248,8 @@ def test_options_from_cli_strings_and_defaults_are_the_papers():
         get_method("paam", variant="big")
     with pytest.raises(UserError, match="cycles"):
         get_method("paam", cycles="many")
-    assert get_method("paam").knob == "threshold"
-    assert get_method("paam", final="binarize").knob == "iterative"
+    assert isinstance(get_method("paam"), Scorer)
+    assert isinstance(get_method("paam", final="binarize"), IterativePruner)
 
 
 # -- the method end to end (synthetic data) ----------------------------------------------
@@ -267,11 +273,13 @@ def test_method_scores_diagnostics_and_clean_model():
     groups = prunable_layers(model, (3, 32, 32))
     ckpt, store = _memory_checkpointer()
     method = get_method("paam", **_opts(variant="kq"))
-    scores = method.scores(model, groups, _ctx(checkpoint=ckpt))
+    scored = method.score(model, groups, _ctx(checkpoint=ckpt))
+    scores = scored.scores
+    assert scored.rule is WidthRule.THRESHOLD
     assert {k: v.shape[0] for k, v in scores.items()} == {g.name: g.channels for g in groups}
     assert not model.training and not model._forward_pre_hooks
     assert all(not m._forward_hooks for m in model.modules())  # every gate hook removed
-    diag = method.diagnostics()
+    diag = scored.diagnostics
     assert diag["balance"] == "flops" and diag["binarize"] == "theta"
     assert diag["layer_weights"]["conv1"] == 16.0 and diag["layer_weights"]["layer3.0.conv2"] == 1.0
     (rec,) = diag["cycles"]
@@ -285,17 +293,16 @@ def test_resume_continues_after_the_saved_cycle():
     torch.manual_seed(0)
     model = create_model("resnet8")
     groups = prunable_layers(model, (3, 32, 32))
-    first = get_method("paam", **_opts()).scores(model, groups, _ctx(checkpoint=ckpt))
+    first = get_method("paam", **_opts()).score(model, groups, _ctx(checkpoint=ckpt)).scores
     other = create_model("resnet8")
     logs: list[str] = []
-    ctx = _ctx(checkpoint=ckpt, resume=True)
-    ctx.log = logs.append
-    again = get_method("paam", **_opts()).scores(other, groups, ctx)
+    ctx = _ctx(checkpoint=ckpt, resume=True, log=logs.append)
+    again = get_method("paam", **_opts()).score(other, groups, ctx).scores
     assert any("resumed after 1 of 1" in m for m in logs)
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert all(torch.equal(v, other.state_dict()[k]) for k, v in model.state_dict().items())
     with pytest.raises(UserError, match="other options"):
-        get_method("paam", **_opts(lam=1.0)).scores(other, groups, ctx)
+        get_method("paam", **_opts(lam=1.0)).score(other, groups, ctx)
 
 
 def test_paper_mode_binarizes_and_prunes():
@@ -303,7 +310,7 @@ def test_paper_mode_binarizes_and_prunes():
     groups = prunable_layers(model, (3, 32, 32))
     method = get_method("paam", **_opts(final="binarize", binarize="ratio", prune_ratio=0.5))
     res = method.run(copy.deepcopy(model), groups, _ctx())
-    kept = method.diagnostics()["final"]["kept"]
+    kept = res.diagnostics["final"]["kept"]
     assert sum(kept.values()) == round(0.5 * sum(g.channels for g in groups))
     for g in groups:
         assert res.model.get_submodule(g.name).out_channels == kept[g.name]
@@ -314,4 +321,4 @@ def test_without_data_is_one_clear_sentence():
     model = create_model("vgg_tiny")
     groups = prunable_layers(model, (3, 32, 32))
     with pytest.raises(UserError, match="--data-root"):
-        get_method("paam").scores(model, groups, MethodContext(EXAMPLE))
+        get_method("paam").score(model, groups, MethodContext(EXAMPLE))

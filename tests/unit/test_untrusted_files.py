@@ -284,6 +284,6 @@ def test_paam_state_is_plain(tmp_path):
     )
     model = create_model("resnet8")
     opts = dict(cycles=1, an_epochs=1, cnn_epochs=1, device="cpu")
-    get_method("paam", **opts).scores(model, prunable_layers(model, (3, 32, 32)), ctx)
+    get_method("paam", **opts).score(model, prunable_layers(model, (3, 32, 32)), ctx)
     state = torch.load(path, weights_only=True)
     assert state["paam"] == 1 and state["done_cycles"] == 1

@@ -10,29 +10,39 @@ the per-round plan), ``policy`` (Algorithms 2-4 as a pure state machine), ``sche
 from __future__ import annotations
 
 from edgeprune.methods.aap.config import AAPConfig
-from edgeprune.methods.base import IterativeResult, Method, MethodContext, register_method
+from edgeprune.methods.base import (
+    IterativeMethod,
+    IterativeResult,
+    MethodContext,
+    register_method,
+)
 
 
 @register_method("aap")
-class AAPMethod(Method):
-    """AAP runs its own prune/retrain rounds (knob ``iterative``); options: ``AAPConfig``."""
+class AAPMethod(IterativeMethod):
+    """AAP runs its own prune/retrain rounds against the budget oracle; options: ``AAPConfig``.
 
-    knob = "iterative"
+    Short CPU schedule: rounds of 100 batches rewound to epoch 91 (lr 0.01, then 0.001),
+    lam0 1.5, at most 12 rounds.
+    """
+
     config_cls = AAPConfig
+    short_schedule = {
+        "round_epochs": 1,
+        "round_batches": 100,
+        "rewind_epoch": 91,
+        "lam0": 1.5,
+        "max_rounds": 12,
+    }
+    profile_option = "device"
 
     def __init__(self, **options) -> None:
         self.config = AAPConfig.from_dict(options)
-        self._diagnostics: dict = {}
 
     def run(self, model, groups, ctx: MethodContext) -> IterativeResult:
         from edgeprune.methods.aap.loop import run_aap
 
-        result = run_aap(model, groups, ctx, self.config)
-        self._diagnostics = result.diagnostics
-        return result
-
-    def diagnostics(self) -> dict:
-        return self._diagnostics
+        return run_aap(model, list(groups), ctx, self.config)
 
 
 __all__ = ["AAPConfig", "AAPMethod"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -39,6 +40,9 @@ from edgeprune.methods.base import IterativeResult, MethodContext
 from edgeprune.surgery import Plan, apply_plan_, prunable_layers, resolve_plan
 from edgeprune.surgery.graph import PrunableGroup
 from edgeprune.surgery.plan import compose_plans
+
+if TYPE_CHECKING:
+    from edgeprune.devices.profile import DeviceProfile
 
 _SIZE_KEY = {"params": "params", "flops": "flops", "latency": "latency_ms"}
 _GOAL_OF = {
@@ -103,7 +107,7 @@ class _Run:
     targets: dict
     max_acc_drop: float | None
     goal: list[str]
-    profile: object = None
+    profile: DeviceProfile | None = None
     calib: list[torch.Tensor] = field(default_factory=list)
 
     @property
@@ -112,16 +116,6 @@ class _Run:
 
     def log(self, msg: str) -> None:
         self.ctx.log(f"aap: {msg}")
-
-
-def _profile(cfg: AAPConfig, ctx: MethodContext):
-    predictor = getattr(getattr(ctx, "cost_model", None), "predictor", None)
-    prof = getattr(predictor, "profile", None) or getattr(ctx.oracle, "profile", None)
-    if prof is None and cfg.device:
-        from edgeprune.devices.profile import load_profile
-
-        prof = load_profile(cfg.device)
-    return prof
 
 
 def layer_weights(run: _Run, model: nn.Module, groups: list[PrunableGroup]) -> dict[str, float]:
@@ -415,7 +409,7 @@ def make_run(cfg: AAPConfig, original: nn.Module, groups, ctx: MethodContext) ->
     targets = dict(ctx.oracle.targets) if ctx.oracle is not None else {}
     drop = cfg.max_acc_drop
     if drop is None:
-        drop = getattr(ctx.oracle, "max_acc_drop", None)
+        drop = ctx.oracle.max_acc_drop if ctx.oracle is not None else None
     if not targets and drop is None:
         raise UserError(
             "AAP needs a target: a latency/FLOPs/params/memory budget or an accuracy drop"
@@ -430,7 +424,7 @@ def make_run(cfg: AAPConfig, original: nn.Module, groups, ctx: MethodContext) ->
         targets,
         drop,
         goal,
-        _profile(cfg, ctx),
+        ctx.device_profile,
     )
     if "latency" in goal and run.profile is None:
         run.log(

@@ -15,12 +15,24 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from edgeprune.errors import UserError
-from edgeprune.methods.base import IterativeResult, Method, MethodContext, register_method
+from edgeprune.methods.base import (
+    BudgetOracle,
+    IterativeMethod,
+    IterativeResult,
+    MethodContext,
+    RecoveryResult,
+    ScoreResult,
+    ScoringMethod,
+    WidthRule,
+    register_method,
+)
 from edgeprune.methods.onestep.config import OneStepConfig
 from edgeprune.methods.onestep.crucial import (
     allocation_scores,
@@ -40,109 +52,149 @@ from edgeprune.methods.onestep.recovery import (
 from edgeprune.surgery.blocks import droppable_groups
 from edgeprune.surgery.graph import PrunableGroup
 
-__all__ = ["OneStepConfig", "OneStepMethod"]
+__all__ = ["OneStepConfig", "OneStepMethod", "OneStepRate"]
 
 MIMIC_BATCHES = 4  # fixed training batches on which the mimic loss is reported
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What scoring found: beta per group, the crucial layers, and their diagnostics."""
+
+    beta: dict[str, torch.Tensor]
+    crucial: list[str]
+    diagnostics: dict
+
+
 @register_method("onestep")
-class OneStepMethod(Method):
-    """One-step pruning-recovery; options: see :class:`OneStepConfig` (``--opt key=value``)."""
+class OneStepMethod(ScoringMethod):
+    """One-step pruning-recovery under the budget controller (``WidthRule.ALLOCATE``);
+    with ``rate=...`` the paper's fixed-rate mode (:class:`OneStepRate`). Options: see
+    :class:`OneStepConfig` (``--opt key=value``)."""
 
     config_cls = OneStepConfig
     needs_data = True
+    short_schedule = {"recover_epochs": 1}
+    own_budget_option = "rate"
 
-    def __init__(self, **options) -> None:
-        self.cfg = OneStepConfig.from_dict(options)
-        self.knob = "iterative" if self.cfg.rate is not None else "allocation"
-        self._groups: list[PrunableGroup] = []
-        self._crucial: list[str] = []
-        self._diag: dict = {"options": self.cfg.to_dict()}
+    def __init__(self, config: OneStepConfig | None = None, **options) -> None:
+        self.cfg = config if config is not None else OneStepConfig.from_dict(options)
 
-    def scores(self, model, groups, ctx: MethodContext) -> dict[str, torch.Tensor]:
+    @classmethod
+    def create(cls, **options) -> OneStepMethod | OneStepRate:
+        """The scorer, or with ``rate`` the paper's fixed-rate pruner."""
+        cfg = OneStepConfig.from_dict(options)
+        return OneStepRate(cfg) if cfg.rate is not None else cls(cfg)
+
+    def score(self, model, groups, ctx: MethodContext) -> ScoreResult:
         """|beta| per channel; crucial layers +inf so the controller keeps them whole."""
-        beta = self._select(model, groups, ctx)
-        return allocation_scores(beta, self._crucial)
+        sel = select(self.cfg, model, groups, ctx, ctx.oracle)
+        scores = allocation_scores(sel.beta, sel.crucial)
+        return ScoreResult(scores, WidthRule.ALLOCATE, sel.diagnostics, {"crucial": sel.crucial})
+
+    def recover(self, pruned, dense, groups, scored: ScoreResult, ctx) -> RecoveryResult:
+        """Reconstruct the crucial layers' outputs; returns accuracies and mimic losses."""
+        return recover(self.cfg, pruned, dense, groups, list(scored.state["crucial"]), ctx)
+
+
+class OneStepRate(IterativeMethod):
+    """One-step in the paper's mode (``rate``): prune exactly that share, then reconstruct."""
+
+    name = "onestep"
+    config_cls = OneStepConfig
+    needs_data = True
+    short_schedule = OneStepMethod.short_schedule
+    own_budget_option = "rate"
+
+    def __init__(self, config: OneStepConfig) -> None:
+        self.cfg = config
 
     def run(self, model, groups, ctx: MethodContext) -> IterativeResult:
-        """The paper's mode (``rate``): prune exactly that share, then reconstruct."""
         from edgeprune.surgery import apply_plan_
 
-        beta = self._select(model, groups, ctx)
+        sel = select(self.cfg, model, groups, ctx, None)
         droppable = droppable_groups(model)
-        plan = rate_plan(groups, beta, self._crucial, float(self.cfg.rate), droppable)
+        plan = rate_plan(list(groups), sel.beta, sel.crucial, float(self.cfg.rate), droppable)
         ctx.log(f"onestep: rate {self.cfg.rate} removes {plan.meta['removed']} channels")
         pruned = apply_plan_(copy.deepcopy(model), plan, ctx.example_input)
-        self.recover(pruned, model, ctx)
-        return IterativeResult(pruned, plan, self.diagnostics())
+        rec = recover(self.cfg, pruned, model, groups, sel.crucial, ctx)
+        return IterativeResult(pruned, plan, {**sel.diagnostics, **rec.diagnostics})
 
-    def recover(self, pruned: nn.Module, dense: nn.Module, ctx: MethodContext) -> dict:
-        """Reconstruct the crucial layers' outputs; returns accuracies and mimic losses."""
-        if ctx.train_loader is None:
-            raise UserError("method 'onestep' needs --data-root (it trains on the data)")
-        nodes = crucial_nodes(dense, self._groups, self._crucial, ctx.example_input)
-        net = MimicNet(pruned, dense, nodes, MIMIC_LOSSES[self.cfg.mimic])
-        batches = _fixed_batches(ctx.train_loader, MIMIC_BATCHES, ctx.limit_batches)
-        info: dict = {"mimic": self.cfg.mimic, "crucial_layers": list(self._crucial)}
-        info["nodes"] = {g: n.module for g, n in nodes.items()}
-        try:
-            info["top1_pruned"] = _eval_top1(pruned, ctx)
-            info["mimic_loss_before"] = mean_mimic_loss(net, batches)
-            if self.cfg.recover_epochs > 0:
-                hist = reconstruct_(net, ctx.train_loader, self.cfg, ctx.limit_batches)
-                info["recover_history"] = hist
-            info["mimic_loss_after"] = mean_mimic_loss(net, batches)
-        finally:
-            net.remove()
-        pruned.eval()
-        info["top1_before_finetune"] = _eval_top1(pruned, ctx)
-        info["eval_split"] = _eval_split(ctx)
-        info["widths"] = group_widths(pruned, self._groups)
-        ctx.log(
-            f"onestep recovery ({self.cfg.mimic}): mimic loss {info['mimic_loss_before']:.4g}"
-            f" -> {info['mimic_loss_after']:.4g}; top-1 before fine-tune "
-            f"{info['top1_before_finetune']}"
+
+def recover(
+    cfg: OneStepConfig,
+    pruned: nn.Module,
+    dense: nn.Module,
+    groups: Sequence[PrunableGroup],
+    crucial: list[str],
+    ctx: MethodContext,
+) -> RecoveryResult:
+    """Reconstruct the crucial layers' outputs (Eq. 8); accuracies and mimic losses."""
+    if ctx.train_loader is None:
+        raise UserError("method 'onestep' needs --data-root (it trains on the data)")
+    nodes = crucial_nodes(dense, list(groups), crucial, ctx.example_input)
+    net = MimicNet(pruned, dense, nodes, MIMIC_LOSSES[cfg.mimic])
+    batches = _fixed_batches(ctx.train_loader, MIMIC_BATCHES, ctx.limit_batches)
+    info: dict = {"mimic": cfg.mimic, "crucial_layers": list(crucial)}
+    info["nodes"] = {g: n.module for g, n in nodes.items()}
+    try:
+        info["top1_pruned"] = _eval_top1(pruned, ctx)
+        info["mimic_loss_before"] = mean_mimic_loss(net, batches)
+        if cfg.recover_epochs > 0:
+            info["recover_history"] = reconstruct_(net, ctx.train_loader, cfg, ctx.limit_batches)
+        info["mimic_loss_after"] = mean_mimic_loss(net, batches)
+    finally:
+        net.remove()
+    pruned.eval()
+    info["top1_before_finetune"] = _eval_top1(pruned, ctx)
+    info["eval_split"] = _eval_split(ctx)
+    info["widths"] = group_widths(pruned, list(groups))
+    ctx.log(
+        f"onestep recovery ({cfg.mimic}): mimic loss {info['mimic_loss_before']:.4g}"
+        f" -> {info['mimic_loss_after']:.4g}; top-1 before fine-tune "
+        f"{info['top1_before_finetune']}"
+    )
+    return RecoveryResult(info, {"recovery": info, "widths": info["widths"]})
+
+
+def select(
+    cfg: OneStepConfig,
+    model: nn.Module,
+    groups: Sequence[PrunableGroup],
+    ctx: MethodContext,
+    oracle: BudgetOracle | None,
+) -> Selection:
+    """Learn (or resume) beta, then choose the crucial layers (feasible under ``oracle``)."""
+    if ctx.train_loader is None:
+        raise UserError("method 'onestep' needs --data-root (beta is learned from data)")
+    groups = list(groups)
+    beta = _resumed_beta(ctx, groups)
+    if beta is None:
+        ctx.log(f"onestep: learning beta ({cfg.beta_epochs} pass(es), W frozen)")
+        beta = learn_beta(
+            model, groups, ctx.train_loader, ctx.example_input, cfg, ctx.limit_batches
         )
-        self._diag["recovery"] = info
-        self._diag["widths"] = info["widths"]
-        return info
-
-    def diagnostics(self) -> dict:
-        """Crucial layers (Table 1), per-layer widths, accuracy before fine-tune (Table 4)."""
-        return dict(self._diag)
-
-    def _select(self, model, groups, ctx: MethodContext) -> dict[str, torch.Tensor]:
-        """Learn (or resume) beta, then choose the crucial layers."""
-        if ctx.train_loader is None:
-            raise UserError("method 'onestep' needs --data-root (beta is learned from data)")
-        beta = _resumed_beta(ctx, groups)
-        if beta is None:
-            ctx.log(f"onestep: learning beta ({self.cfg.beta_epochs} pass(es), W frozen)")
-            beta = learn_beta(
-                model, groups, ctx.train_loader, ctx.example_input, self.cfg, ctx.limit_batches
-            )
-            if ctx.checkpoint is not None:
-                ctx.checkpoint.save({"beta": beta})
-        scores = layer_scores(beta, self.cfg.layer_score)
-        last = last_conv_group(model, groups, ctx.example_input)
-        self._groups = list(groups)
-        oracle = ctx.oracle if self.cfg.rate is None else None
-        args = (model, groups, beta, scores, self.cfg.n_crucial, last, oracle)
-        self._crucial = feasible_crucial(*args, ctx.example_input, droppable_groups(model))
-        if len(select_crucial(scores, self.cfg.n_crucial, last)) != len(self._crucial):
-            ctx.log("onestep: budget unreachable with all crucial layers whole; released some")
-        ctx.log(f"onestep: crucial layers {', '.join(self._crucial)}")
-        self._diag.update(
-            layer_score=self.cfg.layer_score,
-            layer_scores=scores,
-            crucial_layers=list(self._crucial),
-            n_crucial_used=len(self._crucial),
-            last_conv_group=last,
-            beta_l1_init=float(sum(g.channels for g in groups)),
-            beta_l1=beta_l1(beta),
-            beta={g: [round(float(v), 6) for v in b] for g, b in beta.items()},
-        )
-        return beta
+        if ctx.checkpoint is not None:
+            ctx.checkpoint.save({"beta": beta})
+    scores = layer_scores(beta, cfg.layer_score)
+    last = last_conv_group(model, groups, ctx.example_input)
+    args = (model, groups, beta, scores, cfg.n_crucial, last, oracle)
+    crucial = feasible_crucial(*args, ctx.example_input, droppable_groups(model))
+    if len(select_crucial(scores, cfg.n_crucial, last)) != len(crucial):
+        ctx.log("onestep: budget unreachable with all crucial layers whole; released some")
+    ctx.log(f"onestep: crucial layers {', '.join(crucial)}")
+    diag = {
+        "options": cfg.to_dict(),
+        "layer_score": cfg.layer_score,
+        "layer_scores": scores,
+        "crucial_layers": list(crucial),
+        "n_crucial_used": len(crucial),
+        "last_conv_group": last,
+        "beta_l1_init": float(sum(g.channels for g in groups)),
+        "beta_l1": beta_l1(beta),
+        "beta": {g: [round(float(v), 6) for v in b] for g, b in beta.items()},
+    }
+    return Selection(beta, list(crucial), diag)
 
 
 def group_widths(model: nn.Module, groups: list[PrunableGroup]) -> dict[str, int]:
@@ -185,11 +237,11 @@ def _fixed_batches(loader, n: int, limit: int | None) -> list[torch.Tensor]:
 
 
 def _eval_loader(ctx: MethodContext):
-    return getattr(ctx, "test_loader", None) or ctx.val_loader
+    return ctx.test_loader or ctx.val_loader
 
 
 def _eval_split(ctx: MethodContext) -> str | None:
-    if getattr(ctx, "test_loader", None) is not None:
+    if ctx.test_loader is not None:
         return "test"
     return "val" if ctx.val_loader is not None else None
 
