@@ -475,7 +475,8 @@ def run_method(
     cost, example = ctx.cost_model, ctx.example_input
     if isinstance(method, IterativePruner):
         it = method.run(copy.deepcopy(model), groups, ctx)
-        result = _iterative_result(model, it.plan, cost, groups, budget, example, measure)
+        tol = controller.tolerance
+        result = _iterative_result(model, it.plan, cost, groups, budget, example, measure, tol)
         return MethodOutcome(it.model, result, budget, {}, dict(it.diagnostics))
     if not isinstance(method, Scorer):
         raise TypeError(f"{type(method).__name__} is neither a Scorer nor an IterativePruner")
@@ -521,21 +522,20 @@ def _accuracy_search(model, budget, decide_for, example, val_loader, cfg):
         )
         return (dense_val - acc) * 100 <= budget.max_acc_drop
 
-    lo, hi = 0.05, 1.0  # hi always acceptable (dense)
-    for _ in range(cfg.accuracy_search_steps):
-        mid = (lo * hi) ** 0.5
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
+    from edgeprune.search import bisect_float
+
+    # 0.05 taken as too small; 1.0 (dense) always acceptable
+    _, hi = bisect_float(ok, 0.05, 1.0, cfg.accuracy_search_steps, geometric=True)
     _log(f"accuracy search chose FLOPs <= {hi:.3f}x of dense")
     return replace(budget, flops_ratio=min(hi, budget.flops_ratio or 1.0))
 
 
-def _iterative_result(model, plan, cost, groups, budget, example, measure):
-    """Wrap an iterative method's final plan as a ControllerResult (measured once)."""
+def _iterative_result(model, plan, cost, groups, budget, example, measure, tol: float):
+    """Wrap an iterative method's final plan as a ControllerResult (measured once, judged
+    with the controller's latency tolerance ``tol``)."""
     from edgeprune.budget.allocator import Allocation, Targets
     from edgeprune.budget.controller import ControllerResult
+    from edgeprune.budget.verdict import measured_verdict
     from edgeprune.surgery import apply_plan_, resolve_plan
 
     resolved = resolve_plan(plan, groups)
@@ -555,9 +555,8 @@ def _iterative_result(model, plan, cost, groups, budget, example, measure):
     if measure is not None and budget.has_latency:
         m = measure(model, apply_plan_(copy.deepcopy(model), plan, example))
         res.measurement = m
-        limit = budget.latency_ratio if budget.latency_ratio is not None else None
-        miss = (m.ratio / limit - 1.0) if limit else (m.pruned_ms / budget.latency_ms - 1.0)
-        res.budget_met_latency = miss <= 0.03
+        judged = measured_verdict(budget, m, tol)
+        miss, res.budget_met_latency = judged.latency_miss, judged.met
         res.attempts[0].update(
             measured_latency_ms=m.pruned_ms, dense_latency_ms=m.dense_ms, ratio=m.ratio, miss=miss
         )
@@ -565,26 +564,28 @@ def _iterative_result(model, plan, cost, groups, budget, example, measure):
 
 
 def _budget_met(budget: Budget, result, pruned_counts, dense_counts, dense_top1, pruned_top1):
-    t = result.allocation.targets
-    ok = True
-    if "params" in t:
-        ok &= pruned_counts.params <= t["params"] * 1.0001
-    if "flops" in t:
-        ok &= pruned_counts.flops <= t["flops"] * 1.0001
-    if "weight_bytes" in t:
-        ok &= pruned_counts.weight_bytes <= t["weight_bytes"]
-    if "activation_bytes" in t:
-        ok &= pruned_counts.peak_activation_bytes <= t["activation_bytes"]
+    """The run's verdict: the pruned model's counts, its latency (measured when it was,
+    else predicted) and its top-1 drop, against the budget."""
+    from edgeprune.budget.verdict import verdict
+
+    alloc, pc = result.allocation, pruned_counts
+    counted = {
+        "params": pc.params,
+        "flops": pc.flops,
+        "weight_bytes": pc.weight_bytes,
+        "activation_bytes": pc.peak_activation_bytes,
+    }
+    ok = verdict(counted, {k: v for k, v in alloc.targets.items() if k in counted}).met
     if budget.has_latency and result.budget_met_latency is not None:
         ok &= bool(result.budget_met_latency)
     elif budget.has_latency:  # not measured (--no-verify): judge by the prediction
-        alloc = result.allocation
         limit = budget.latency_ms
         if budget.latency_ratio is not None:
             limit = budget.latency_ratio * alloc.dense_metrics["latency_ms"]
-        ok &= alloc.metrics["latency_ms"] <= limit * 1.0001
+        ok &= verdict(alloc.metrics, {"latency_ms": limit}).met
     if budget.max_acc_drop is not None and dense_top1 is not None and pruned_top1 is not None:
-        ok &= (dense_top1 - pruned_top1) * 100 <= budget.max_acc_drop
+        drop = {"top1_drop_pp": (dense_top1 - pruned_top1) * 100}
+        ok &= verdict(drop, {"top1_drop_pp": budget.max_acc_drop}).met
     return bool(ok)
 
 
