@@ -18,7 +18,6 @@ import io
 import json
 import os
 import sys
-import time
 from dataclasses import replace
 
 import torch
@@ -28,6 +27,7 @@ from edgeprune.fileio import atomic_write_text
 from edgeprune.models import load_model
 from edgeprune.train.checkpoint import load_checkpoint
 from edgeprune.workflows.bench import standard_recovery
+from edgeprune.workflows.recovery import DataSpec, build_loaders, recover_and_evaluate
 
 FIELDS = [
     "method",
@@ -89,19 +89,12 @@ def start_model(run: str, row: dict, bench: dict) -> tuple[torch.nn.Module, str]
     return model, d
 
 
-def extend(args: argparse.Namespace, bench: dict, loaders: tuple, row: dict) -> dict:
+def extend(args: argparse.Namespace, bench: dict, loaders, row: dict) -> dict:
     """Train one row's model ``args.epochs`` more epochs; its CSV row."""
-    from edgeprune.train import evaluate, train
-
     model, d = start_model(args.run, row, bench)
-    loader, test = loaders
-    tcfg = replace(
-        standard_recovery(), epochs=args.epochs, limit_batches=args.limit_batches, seed=args.seed
-    )
-    t0 = time.time()
-    train(model, loader, tcfg, ckpt_dir=os.path.join(d, f"recovery-plus{args.epochs}"), resume=True)
-    train_s = time.time() - t0
-    top1 = float(evaluate(model.eval(), test, limit_batches=args.limit_batches).top1)
+    tcfg = replace(standard_recovery(), epochs=args.epochs)
+    ckpt = os.path.join(d, f"recovery-plus{args.epochs}")
+    res = recover_and_evaluate(model, loaders, tcfg, ckpt, resume=True)
     before = float(row["top1"])
     return {
         "method": row["method"],
@@ -109,15 +102,13 @@ def extend(args: argparse.Namespace, bench: dict, loaders: tuple, row: dict) -> 
         "latency_ratio": row["latency_ratio"],
         "top1_1ep": before,
         "extra_epochs": args.epochs,
-        "top1_longer": top1,
-        "gain": top1 - before,
-        "train_s": round(train_s, 1),
+        "top1_longer": res.top1,
+        "gain": res.top1 - before,
+        "train_s": round(res.train_s, 1),
     }
 
 
 def main(args: argparse.Namespace) -> list[dict]:
-    from edgeprune.data import build_loader
-
     results = read_csv(os.path.join(args.run, "results.csv"))
     try:
         with open(os.path.join(args.run, "bench.json")) as fh:
@@ -129,10 +120,8 @@ def main(args: argparse.Namespace) -> list[dict]:
     data_root = args.data_root or bench.get("data_root")
     if not data_root:
         raise UserError("--data-root is needed (the bench run had none)")
-    loaders = (
-        build_loader(data_root, "train", 128, seed=args.seed),
-        build_loader(data_root, "test", 256),
-    )
+    # the bench's test subset (with --limit-batches): the same images as the first recovery
+    loaders = build_loaders(DataSpec(data_root, 128, args.limit_batches, args.seed))
     out = os.path.join(args.run, f"longer_recovery_plus{args.epochs}.csv")
     done = read_csv(out)
     have = {(r["method"], r["budget"]) for r in done}

@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from edgeprune.errors import InfeasibleBudget, UserError
 from edgeprune.report.rows import (
@@ -384,18 +384,25 @@ def _measure(cfg: BenchConfig, model) -> tuple[float, float]:
 
 def _run_dense(cfg: BenchConfig, d: str) -> dict:
     """The dense model with the same recovery: a report.json shaped like a prune run's."""
+    from edgeprune.report.run_report import write_run_report
+
     t0 = time.time()
     report = dense_report(cfg, d, standard_recovery())
-    report["wall_time_s"] = time.time() - t0
-    _write_json(os.path.join(d, "report.json"), report)
-    row = build_row(report)
-    return {**row, "wall_s": report["wall_time_s"]}
+    report = replace(report, wall_time_s=time.time() - t0)
+    os.makedirs(d, exist_ok=True)
+    write_run_report(d, report)
+    row = build_row(report.to_dict())
+    return {**row, "wall_s": report.wall_time_s}
 
 
-def dense_report(cfg: BenchConfig, d: str, recovery) -> dict:
-    """Recover the dense model like every pruned one; evaluate, count, predict, measure."""
+def dense_report(cfg: BenchConfig, d: str, recovery):
+    """Recover the dense model like every pruned one; evaluate, count, predict, measure.
+
+    Returns the RunReport of the dense row (method "dense", no budget).
+    """
     from edgeprune.cost import count
     from edgeprune.models import load_model
+    from edgeprune.report.run_report import ModelStats, RunReport
     from edgeprune.surgery import prunable_layers
 
     lm = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
@@ -406,47 +413,46 @@ def dense_report(cfg: BenchConfig, d: str, recovery) -> dict:
     measured = _measure(cfg, model) if cfg.device else (None, None)
     stats = {"params": counts.params, "flops": counts.flops, "weight_bytes": counts.weight_bytes}
     groups = prunable_layers(model, size)
-    return {
-        "model": lm.name,
-        "method": "dense",
-        "device": cfg.device,
-        "device_table": _table_kind(cfg.device),
-        "budget": {},
-        "dense": {**stats, "latency_ms": measured[0], "top1": before},
-        "pruned": {**stats, "latency_ms": measured[1], "top1": after},
-        "predicted_latency_ms": pred,
-        "measured_latency_ms": measured[1],
-        "latency_ratio": None if measured[1] is None else measured[1] / measured[0],
-        "budget_met": None,
-        "layers": [
+    return RunReport(
+        model=lm.name,
+        method="dense",
+        device=cfg.device,
+        device_table=_table_kind(cfg.device),
+        budget={},
+        dense=ModelStats(**stats, latency_ms=measured[0], top1=before),
+        pruned=ModelStats(**stats, latency_ms=measured[1], top1=after),
+        predicted_latency_ms=pred,
+        measured_latency_ms=measured[1],
+        latency_ratio=None if measured[1] is None else measured[1] / measured[0],
+        budget_met=None,
+        layers=[
             {"layer": g.name, "convs": list(g.convs), "before": g.channels, "after": g.channels}
             for g in groups
         ],
-        "recovery_epochs": cfg.recovery_epochs,
-        "seed": cfg.seed,
-    }
+        recovery_epochs=cfg.recovery_epochs,
+        seed=cfg.seed,
+    )
 
 
 def _recover_dense(cfg: BenchConfig, model, d: str, recovery) -> tuple:
-    """(top-1 before, top-1 after) the standard recovery (None without data)."""
+    """(top-1 before, top-1 after) the standard recovery (None without data), scored on the
+    same test subset as the pruned rows."""
     if not cfg.data_root:
         return None, None
-    from dataclasses import replace
+    from edgeprune.workflows.recovery import (
+        DataSpec,
+        build_loaders,
+        evaluate_top1,
+        recover_and_evaluate,
+    )
 
-    from edgeprune.data import build_loader
-    from edgeprune.train import evaluate, train
-
-    test = build_loader(cfg.data_root, "test", 256)
-    before = float(evaluate(model, test, limit_batches=cfg.limit_batches).top1)
+    loaders = build_loaders(DataSpec(cfg.data_root, 128, cfg.limit_batches, cfg.seed))
+    before = evaluate_top1(model, loaders.test, cfg.limit_batches)
     if cfg.recovery_epochs <= 0:
         return before, before
-    loader = build_loader(cfg.data_root, "train", 128, seed=cfg.seed)
-    tcfg = replace(
-        recovery, epochs=cfg.recovery_epochs, limit_batches=cfg.limit_batches, seed=cfg.seed
-    )
-    train(model, loader, tcfg, ckpt_dir=os.path.join(d, "recovery"))
-    model.eval()
-    return before, float(evaluate(model, test, limit_batches=cfg.limit_batches).top1)
+    tcfg = replace(recovery, epochs=cfg.recovery_epochs)
+    after = recover_and_evaluate(model, loaders, tcfg, os.path.join(d, "recovery")).top1
+    return before, after
 
 
 def _predicted_ms(cfg: BenchConfig, model, size) -> float | None:

@@ -7,7 +7,7 @@ import copy
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -110,7 +110,14 @@ def _profile_local(model_name: str) -> None:
         _log(line)
 
 
+def _data_spec(cfg: PruneConfig):
+    from edgeprune.workflows.recovery import DataSpec
+
+    return DataSpec(cfg.data_root, cfg.batch_size, cfg.limit_batches, cfg.seed)
+
+
 def _loaders(cfg: PruneConfig):
+    """(recovery training, the method's training, val, test) loaders; Nones without data."""
     if not cfg.data_root:
         if cfg.epochs > 0:
             raise UserError("--epochs > 0 needs --data-root (recovery training needs data)")
@@ -118,50 +125,39 @@ def _loaders(cfg: PruneConfig):
             raise UserError("--max-acc-drop needs --data-root to measure accuracy")
         return None, None, None, None
     from edgeprune.data import DataOptions, build_loader
+    from edgeprune.workflows.recovery import build_loaders, eval_loader
 
-    train = build_loader(cfg.data_root, "train", cfg.batch_size, seed=cfg.seed)
+    spec = _data_spec(cfg)
+    loaders = build_loaders(spec)
     # a method's own training never sees the val images its decisions are judged on
     held_out = DataOptions(holdout_val=True)
     method_train = build_loader(
         cfg.data_root, "train", cfg.batch_size, seed=cfg.seed, options=held_out
     )
-    # with --limit-batches, evaluate on a fixed random subset (the splits are class-ordered)
-    limit = cfg.limit_batches * 256 if cfg.limit_batches else None
-    val = build_loader(cfg.data_root, "val", 256, limit=limit)
-    test = build_loader(cfg.data_root, "test", 256, limit=limit)
-    return train, method_train, val, test
+    return loaders.train, method_train, eval_loader(spec, "val"), loaders.test
 
 
 def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
-    if loader is None:
-        return None
-    from edgeprune.train import evaluate, resolve_device
+    from edgeprune.workflows.recovery import evaluate_top1
 
-    model.to(resolve_device("auto"))  # a GPU when there is one; the CPU otherwise
-    try:
-        return float(evaluate(model, loader, limit_batches=cfg.limit_batches, desc="eval").top1)
-    finally:
-        model.to("cpu")
+    return evaluate_top1(model, loader, cfg.limit_batches)
 
 
-def _recover(model, loader, cfg: PruneConfig) -> None:
-    if cfg.epochs <= 0:
-        return
-    from dataclasses import replace
-
-    from edgeprune.train import TrainConfig, train
+def _recover_and_evaluate(model, train_loader, test_loader, cfg: PruneConfig):
+    """Recovery training (``cfg.epochs``) into ``out/recovery``, then test top-1."""
+    from edgeprune.train import TrainConfig
+    from edgeprune.workflows.recovery import Loaders, recover_and_evaluate
 
     base = cfg.recovery or TrainConfig(lr=cfg.lr, schedule="cosine")
-    tcfg = replace(base, epochs=cfg.epochs, limit_batches=cfg.limit_batches, seed=cfg.seed)
-    from edgeprune.train import resolve_device
-
-    model.to(resolve_device("auto"))
-    try:
-        ckpt_dir = os.path.join(cfg.out, "recovery")
-        # a checkpoint is resumed only by --resume, whose config matches (``_check_resume``)
-        train(model, loader, tcfg, ckpt_dir=ckpt_dir, resume=cfg.resume)
-    finally:
-        model.to("cpu")
+    loaders = None if test_loader is None else Loaders(_data_spec(cfg), train_loader, test_loader)
+    # a checkpoint is resumed only by --resume, whose config matches (``_check_resume``)
+    return recover_and_evaluate(
+        model,
+        loaders,
+        replace(base, epochs=cfg.epochs) if cfg.epochs > 0 else None,
+        os.path.join(cfg.out, "recovery"),
+        resume=cfg.resume,
+    )
 
 
 # what --overwrite may clear (an edgeprune prune run dir) and the final outputs of a run
@@ -250,8 +246,10 @@ def _start_run_dir(cfg: PruneConfig, config: dict) -> None:
 
     if cfg.overwrite:
         clear_run_dir(cfg.out, RUN_MARKERS)
+    from edgeprune.report.run_report import write_json
+
     clean_stale_staging(cfg.out)
-    _write_json(os.path.join(cfg.out, "config.json"), config)
+    write_json(os.path.join(cfg.out, "config.json"), config)
 
 
 def run_prune(cfg: PruneConfig) -> dict:
@@ -329,14 +327,14 @@ def run_prune(cfg: PruneConfig) -> dict:
     outcome = run_method(method, model, groups, ctx, budget, cfg.controller, measure, narrow)
     pruned, result, budget = outcome.pruned, outcome.result, outcome.budget
     decision_s = time.time() - t_dec
-    t_rec = time.time()
-    _recover(pruned, train_loader, cfg)
-    timings.update(method_s=decision_s - timings["verify_s"], recovery_s=time.time() - t_rec)
+    recovered = _recover_and_evaluate(pruned, train_loader, test_loader, cfg)
+    timings.update(method_s=decision_s - timings["verify_s"], recovery_s=recovered.train_s)
     pruned.eval()
-    pruned_top1 = _evaluate(pruned, test_loader, cfg)
+    pruned_top1 = recovered.top1
     pruned_counts = count(pruned, input_size)
 
     from edgeprune.fileio import commit_staged, staging
+    from edgeprune.report.run_report import write_json, write_run_report
 
     with staging(cfg.out) as stage:  # moved into cfg.out only when all are written
         save_pruned(
@@ -359,15 +357,14 @@ def run_prune(cfg: PruneConfig) -> dict:
             decision_s,
             time.time() - t0,
         )
-        report["method_recovery"] = outcome.recovery
-        report["timings"] = timings
+        report = replace(report, method_recovery=outcome.recovery, timings=timings)
         diag = outcome.diagnostics
         if diag:
-            _write_json(stage / "diagnostics.json", diag)
-            report["diagnostics"] = "diagnostics.json"
-        _write_json(stage / "report.json", report)
+            write_json(stage / "diagnostics.json", diag)
+            report = replace(report, diagnostics="diagnostics.json")
+        write_run_report(stage, report)
         commit_staged(stage, cfg.out, stale=FINAL_OUTPUTS)
-    return report
+    return report.to_dict()
 
 
 def _timed(measure, timings: dict):
@@ -602,7 +599,10 @@ def _report(
     profile,
     decision_s,
     wall_s,
-) -> dict:
+):
+    """The RunReport of a finished prune (without the method's recovery, timings, files)."""
+    from edgeprune.report.run_report import ModelStats, RunReport
+
     m = result.measurement
     alloc = result.allocation
     layers = [
@@ -614,52 +614,46 @@ def _report(
         }
         for g in groups
     ]
-    return {
-        "model": loaded.name,
-        "method": cfg.method,
-        "device": cfg.device,
-        "device_table": None
-        if profile is None
-        else ("estimated" if profile.estimated else "measured"),
-        "budget": budget.to_dict(),
-        "dense": {
-            "latency_ms": m.dense_ms if m else alloc.dense_metrics.get("latency_ms"),
-            "predicted_latency_ms": alloc.dense_metrics.get("latency_ms"),
-            "params": dc.params,
-            "flops": dc.flops,
-            "weight_bytes": dc.weight_bytes,
-            "top1": dense_top1,
-        },
-        "pruned": {
-            "latency_ms": m.pruned_ms if m else None,
-            "params": pc.params,
-            "flops": pc.flops,
-            "weight_bytes": pc.weight_bytes,
-            "peak_activation_bytes": pc.peak_activation_bytes,
-            "top1": pruned_top1,
-        },
-        "predicted_latency_ms": alloc.metrics.get("latency_ms"),
-        "measured_latency_ms": m.pruned_ms if m else None,
-        "latency_ratio": m.ratio if m else None,
-        "budget_met": _budget_met(budget, result, pc, dc, dense_top1, pruned_top1),
-        "latency_checked_by": (
-            None if not budget.has_latency else ("measured" if m else "predicted")
+    return RunReport(
+        model=loaded.name,
+        method=cfg.method,
+        device=cfg.device,
+        device_table=None if profile is None else _table_kind(profile),
+        budget=budget.to_dict(),
+        dense=ModelStats(
+            latency_ms=m.dense_ms if m else alloc.dense_metrics.get("latency_ms"),
+            predicted_latency_ms=alloc.dense_metrics.get("latency_ms"),
+            params=dc.params,
+            flops=dc.flops,
+            weight_bytes=dc.weight_bytes,
+            top1=dense_top1,
         ),
-        "verification": result.attempts,
-        "dropped_blocks": alloc.dropped_blocks,
-        "layers": layers,
-        "recovery_epochs": cfg.epochs,
-        "controller_decision_s": decision_s,
-        "wall_time_s": wall_s,
-        "seed": cfg.seed,
-        "versions": {"torch": torch.__version__},
-    }
+        pruned=ModelStats(
+            latency_ms=m.pruned_ms if m else None,
+            params=pc.params,
+            flops=pc.flops,
+            weight_bytes=pc.weight_bytes,
+            peak_activation_bytes=pc.peak_activation_bytes,
+            top1=pruned_top1,
+        ),
+        predicted_latency_ms=alloc.metrics.get("latency_ms"),
+        measured_latency_ms=m.pruned_ms if m else None,
+        latency_ratio=m.ratio if m else None,
+        budget_met=_budget_met(budget, result, pc, dc, dense_top1, pruned_top1),
+        latency_checked_by=None if not budget.has_latency else ("measured" if m else "predicted"),
+        verification=result.attempts,
+        dropped_blocks=alloc.dropped_blocks,
+        layers=layers,
+        recovery_epochs=cfg.epochs,
+        controller_decision_s=decision_s,
+        wall_time_s=wall_s,
+        seed=cfg.seed,
+        versions={"torch": torch.__version__},
+    )
 
 
-def _write_json(path: str | os.PathLike, obj: dict) -> None:
-    from edgeprune.fileio import atomic_write_text
-
-    atomic_write_text(path, json.dumps(obj, indent=1, default=float))
+def _table_kind(profile) -> str:
+    return "estimated" if profile.estimated else "measured"
 
 
 def summary(report: dict) -> str:
