@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn as nn
 
+from edgeprune.budget.verdict import LATENCY_TOLERANCE, Verdict, verdict
+
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
 
@@ -41,10 +43,18 @@ class BudgetOracle:
     dense_metrics: Mapping[str, float]
     measure: Callable[[nn.Module], tuple[float, float]] | None = None
     max_acc_drop: float | None = None  # percentage points of top-1 (accuracy-guaranteed)
+    # the run's one latency tolerance (ControllerConfig.tolerance): a measured miss this
+    # small counts as met; predictions are judged exactly
+    tolerance: float = LATENCY_TOLERANCE
+
+    def verdict(self, metrics: Mapping[str, float], measured: bool = False) -> Verdict:
+        """Judge ``metrics`` against the targets (latency with the tolerance if
+        ``measured``); see :func:`edgeprune.budget.verdict.verdict`."""
+        return verdict(dict(metrics), dict(self.targets), self.tolerance if measured else 0.0)
 
     def violated(self, metrics: Mapping[str, float]) -> dict[str, float]:
-        """The targets ``metrics`` exceed (metric -> limit)."""
-        return {k: v for k, v in self.targets.items() if k in metrics and metrics[k] > v}
+        """The targets the predicted ``metrics`` miss (metric -> limit)."""
+        return self.verdict(metrics).violated
 
 
 @dataclass(frozen=True)
@@ -105,12 +115,14 @@ def make_method_context(
     resume: bool = False,
     log: Callable[[str], None] = print,
     device_profile: DeviceProfile | None = None,
+    tolerance: float = LATENCY_TOLERANCE,
 ) -> MethodContext:
     """The one way to build a MethodContext for ``model`` under ``budget``.
 
     The oracle prices any model with the cost model's device; ``device_profile`` is used
     only without a latency predictor (its profile comes first); ``measure(dense, pruned)`` becomes the oracle's measurement
-    against ``model``; per-layer weights come from ``cost`` at half width.
+    against ``model``; per-layer weights come from ``cost`` at half width; ``tolerance``
+    (the controller's) judges measured latency.
     """
     from edgeprune.budget.allocator import Targets
 
@@ -130,6 +142,7 @@ def make_method_context(
         dense_m,
         measure_model if measure is not None else None,
         budget.max_acc_drop,
+        tolerance,
     )
     return MethodContext(
         example_input,

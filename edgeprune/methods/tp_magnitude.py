@@ -37,7 +37,6 @@ class TPMagnitudeConfig:
     global_pruning: bool = False
     search_steps: int = 10
     max_measurements: int = 7
-    tolerance: float = 0.03
 
     @classmethod
     def from_dict(cls, d: dict) -> TPMagnitudeConfig:
@@ -63,7 +62,6 @@ class TPMagnitudeMethod(IterativeMethod):
         c = TPMagnitudeConfig.from_dict(options)
         self.p, self.global_pruning = c.p, c.global_pruning
         self.search_steps, self.max_measurements = c.search_steps, c.max_measurements
-        self.tolerance = c.tolerance
 
     def _plan(self, model: nn.Module, ctx: MethodContext, ratio: float) -> Plan:
         from edgeprune.surgery.tp_importance import tp_magnitude_plan
@@ -106,6 +104,7 @@ class TPMagnitudeMethod(IterativeMethod):
         """Bisection on the measured latency ratio, bracketed around the predicted ratio."""
         oracle = ctx.oracle
         target = oracle.targets["latency_ms"] / oracle.dense_metrics["latency_ms"]
+        limit = {"latency_ratio": target}
         measured: dict[float, float] = {}
 
         def fits(r: float) -> bool:
@@ -113,7 +112,8 @@ class TPMagnitudeMethod(IterativeMethod):
             measured[r] = ms / dense_ms
             search.trace.append({"ratio": r, "measured_ratio": measured[r], "target": target})
             ctx.log(f"tp-magnitude: ratio {r:.3f} -> measured {measured[r]:.3f} (<= {target:.3f})")
-            return measured[r] <= target * (1 + self.tolerance)
+            # measured: judged with the run's one latency tolerance (the controller's)
+            return verdict({"latency_ratio": measured[r]}, limit, oracle.tolerance).met
 
         lo, hi = _bracket(fits, r0, self.max_measurements, search.hi)
         n_left = self.max_measurements - len(measured)

@@ -428,6 +428,7 @@ def _method_context(
         resume=cfg.resume,
         log=_log,
         device_profile=profile,
+        tolerance=cfg.controller.tolerance,
     )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 
+from edgeprune.budget.verdict import verdict
 from edgeprune.errors import UserError
 from edgeprune.methods.aap.attention import calibration_batches, collect_attention
 from edgeprune.methods.aap.config import AAPConfig
@@ -76,9 +77,14 @@ def resolve_goal(goal: str, targets: dict) -> list[str]:
 
 
 def classify(
-    metrics: dict, acc_loss: float | None, targets: dict, max_acc_drop: float | None
+    metrics: dict,
+    acc_loss: float | None,
+    targets: dict,
+    max_acc_drop: float | None,
+    tol: float = 0.0,
 ) -> tuple[bool, bool]:
-    """(acceptable, candidate) of a round.
+    """(acceptable, candidate) of a round; ``tol``: the latency tolerance when the round's
+    latency was measured (0: a prediction, judged exactly).
 
     Accuracy target (Algorithm 2): acceptable iff the loss is within it. Resource targets
     (Algorithms 3-4, ours for latency; all of them at once for multi-objective): a round
@@ -91,7 +97,7 @@ def classify(
         return False, False
     if not targets:
         return True, True
-    reached = all(metrics.get(k, math.inf) <= v for k, v in targets.items())
+    reached = verdict(metrics, targets, tol).met
     return not reached, reached
 
 
@@ -324,7 +330,8 @@ def run_round(run: _Run, state: dict) -> dict:
     dense_ms, measured = _measure(run, model)
     acc_loss = None if acc is None or state["acc0"] is None else (state["acc0"] - acc) * 100
     judged = judged_metrics(run, metrics, dense_ms, measured)
-    ok, candidate = classify(judged, acc_loss, run.targets, run.max_acc_drop)
+    tol = run.ctx.oracle.tolerance if measured is not None else 0.0
+    ok, candidate = classify(judged, acc_loss, run.targets, run.max_acc_drop, tol)
     nxt = advance(s, pcfg, ok, float(metrics[run.size_key]))
     record = {"round": r, "T": s.T, "lam": s.lam, "from_round": s.current, **info}
     record.update(acc=acc, acc_loss=acc_loss, **_metric_fields(metrics))
