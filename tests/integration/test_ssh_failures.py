@@ -168,7 +168,10 @@ def test_cli_prints_one_sentence_quickly(kind, sentence, tmp_path):
     assert rc != 0 and len(errors) == 1 and sentence in errors[0], err
     assert "Traceback" not in err and "paramiko" not in err
     start = next(t for t, line in lines if "connect to" in line)
-    assert end - start < 2 + 3, f"took {end - start:.1f} s after 'connect to'"  # one timeout
+    failed = next(t for t, line in lines if line.startswith("edgeprune: error:"))
+    # one 2 s timeout, not three with back-off (>= 9 s); judged when the sentence is printed,
+    # not when the process has exited (interpreter shutdown is slow on a loaded machine)
+    assert failed - start < 2 + 2.5, f"took {failed - start:.1f} s after 'connect to'"
     assert server.accepted == 1
 
 
