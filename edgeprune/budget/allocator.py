@@ -45,7 +45,11 @@ class Targets:
     limits: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_budget(cls, budget: Budget, dense: dict[str, float]) -> Targets:
+    def from_budget(
+        cls, budget: Budget, dense: dict[str, float], latency_scale: float = 1.0
+    ) -> Targets:
+        """Absolute limits from ``budget`` and the dense model's metrics; ``latency_scale``
+        (< 1 after a measured miss) tightens the latency limit."""
         t: dict[str, float] = {}
         if budget.latency_ms is not None:
             t["latency_ms"] = budget.latency_ms
@@ -63,6 +67,8 @@ class Targets:
             t["weight_bytes"] = budget.weight_mb * 1e6
         if budget.activation_mb is not None:
             t["activation_bytes"] = budget.activation_mb * 1e6
+        if "latency_ms" in t:
+            t["latency_ms"] *= latency_scale
         return cls(t)
 
     def violated(self, metrics: dict[str, float]) -> dict[str, float]:
@@ -142,9 +148,7 @@ def allocate(
     droppable = (droppable or set()) - fixed
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
-    targets = Targets.from_budget(budget, dense_m)
-    if "latency_ms" in targets.limits:
-        targets.limits["latency_ms"] *= latency_scale
+    targets = Targets.from_budget(budget, dense_m, latency_scale)
     _check_feasible(cost, groups, droppable, cfg, targets, fixed)
     order, norm = {}, {}
     for g in groups:

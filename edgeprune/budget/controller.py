@@ -68,9 +68,7 @@ def uniform_allocate(
     """Peer baseline: the largest single keep ratio (L1 order per layer) meeting the budget."""
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
-    targets = Targets.from_budget(budget, dense_m)
-    if "latency_ms" in targets.limits:
-        targets.limits["latency_ms"] *= latency_scale
+    targets = Targets.from_budget(budget, dense_m, latency_scale)
 
     def widths_at(r: float) -> dict[str, int]:
         return {g.name: max(1, math.ceil(r * g.channels)) for g in groups}
@@ -113,9 +111,7 @@ def threshold_allocate(
     """
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
-    targets = Targets.from_budget(budget, dense_m)
-    if "latency_ms" in targets.limits:
-        targets.limits["latency_ms"] *= latency_scale
+    targets = Targets.from_budget(budget, dense_m, latency_scale)
     flat = torch.cat([scores[g.name].detach().float().flatten().cpu() for g in groups])
     owner = torch.cat([torch.full((g.channels,), i) for i, g in enumerate(groups)])
     ranking = torch.argsort(flat, descending=True, stable=True)
