@@ -52,8 +52,7 @@ def _decision_time(model: str, device: str, budget: Budget) -> float:
     from edgeprune.cost.latency import LatencyPredictor
     from edgeprune.devices.profile import load_profile
     from edgeprune.methods.l1 import l1_group_scores
-    from edgeprune.models import load_model
-    from edgeprune.surgery import prunable_layers
+    from edgeprune.surgery import load_model, prunable_layers
     from edgeprune.surgery.blocks import droppable_groups
 
     lm = load_model(model)

@@ -24,7 +24,7 @@ import torch
 
 from edgeprune.errors import UserError
 from edgeprune.fileio import atomic_write_text
-from edgeprune.models import load_model
+from edgeprune.surgery import load_model
 from edgeprune.train.checkpoint import load_checkpoint
 from edgeprune.workflows.bench import standard_recovery
 from edgeprune.workflows.recovery import DataSpec, build_loaders, recover_and_evaluate

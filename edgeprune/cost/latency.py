@@ -114,7 +114,7 @@ def profile_table(profile) -> LatencyTable:
 def pick_calibration(profile, signature: str):
     """The calibration for a structure: same structure, else same op families (a pruned
     variant with dropped blocks, or ResNet-20 vs -56), else ``default``, else none."""
-    from edgeprune.devices.profile import Calibration
+    from edgeprune.cost.calibration import Calibration
 
     for key, cal in profile.calibration.items():
         if cal.signature and cal.signature == signature:
@@ -237,12 +237,9 @@ def predict_latency(
     """Predicted latency of a (pruned) model, or of ``plan`` applied to base ``model``.
 
     ``input_size`` is (C, H, W); by default 3x32x32, or what ``edgeprune.models`` says
-    for a registered model name. ``profile`` is a ``DeviceProfile`` or a profile name.
+    for a registered model name. ``profile`` is a ``DeviceProfile``
+    (``edgeprune.devices.profile.load_profile(name)``).
     """
-    if isinstance(profile, str):
-        from edgeprune.devices.profile import load_profile
-
-        profile = load_profile(profile)
     if hasattr(model_or_plan, "model") and hasattr(model_or_plan, "input_size"):
         input_size = input_size or model_or_plan.input_size  # a LoadedModel
         model_or_plan = model_or_plan.model

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from edgeprune.cost.calibration import Calibration
 from edgeprune.errors import UserError
 
 PROVENANCE_KINDS = ("measured", "estimated")
@@ -122,37 +123,6 @@ class TableRef:
     def from_dict(cls, d: Mapping, where: str = "device profile") -> TableRef:
         raw = _known(_TableFile, d, f"{where}: table")
         return cls(raw.file, Provenance.from_dict(raw.provenance, where))
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """End-to-end fit for one model structure::
-
-        total = scale * sum(aligned ops) + scale_unaligned * sum(other ops) + offset_ms
-
-    An op is *aligned* when both its channel counts are multiples of the profile's
-    ``channel_alignment``; ``scale_unaligned`` 0 means "same as ``scale``".
-    """
-
-    scale: float = 1.0
-    offset_ms: float = 0.0
-    scale_unaligned: float = 0.0
-    n: int = 0
-    signature: str = ""
-    fit_err_pct: float = 0.0
-    date: str = ""
-
-    def apply(self, aligned_ms: float, unaligned_ms: float) -> float:
-        """Calibrated total from the two table sums."""
-        su = self.scale_unaligned or self.scale
-        return self.scale * aligned_ms + su * unaligned_ms + self.offset_ms
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping, where: str = "device profile") -> Calibration:
-        return _known(cls, d, f"{where}: calibration")
 
 
 @dataclass(frozen=True)

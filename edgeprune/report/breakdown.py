@@ -14,7 +14,7 @@ def latency_breakdown(run: Run) -> dict[str, float] | None:
         return None
     from edgeprune.cost.latency import LatencyPredictor
     from edgeprune.devices.profile import load_profile
-    from edgeprune.models import load_model
+    from edgeprune.surgery import load_model
 
     spec = run.path if os.path.isfile(os.path.join(run.path, "model.json")) else model
     if spec == model and run.row.get("method") != "dense":

@@ -9,7 +9,7 @@ import torch_pruning as tp
 from edgeprune.errors import UserError
 from edgeprune.surgery.blocks import BlockSpec, bypass_block_, find_blocks
 from edgeprune.surgery.graph import PrunableGroup, build_graph, coupled_groups
-from edgeprune.surgery.plan import Plan
+from edgeprune.surgery.plan import Plan, resolve_plan  # noqa: F401 (resolve_plan: its home)
 
 _IN_HANDLERS = (tp.prune_conv_in_channels, tp.prune_linear_in_channels)
 
@@ -23,37 +23,6 @@ def example_input_for(model: nn.Module, input_size: tuple[int, int, int] | None 
 def prunable_layers(model: nn.Module, input_size=None) -> list[PrunableGroup]:
     """The model's prunable groups of coupled conv channels, named by their first conv."""
     return coupled_groups(model, build_graph(model, example_input_for(model, input_size)))
-
-
-def resolve_plan(
-    plan: Plan, groups: list[PrunableGroup], strict: bool = True
-) -> dict[str, list[int]]:
-    """Map the plan onto groups: one keep-list per group name.
-
-    Coupled layers must keep the same channels: differing entries are refused (``strict``)
-    or merged into their union.
-    """
-    by_conv = {c: g for g in groups for c in g.convs}
-    unknown = [k for k in plan.keep if k not in by_conv]
-    if unknown:
-        raise UserError(
-            f"plan names layer {unknown[0]!r}, which is not a prunable conv of this model"
-        )
-    resolved: dict[str, list[int]] = {}
-    source: dict[str, str] = {}
-    for conv, keep in plan.keep.items():
-        g = by_conv[conv]
-        if any(i >= g.channels for i in keep):
-            raise UserError(f"plan keeps channel {max(keep)} of {conv!r}, which has {g.channels}")
-        if g.name in resolved and resolved[g.name] != keep:
-            if strict:
-                raise UserError(
-                    f"plan keeps different channels in {source[g.name]!r} and {conv!r}, which are "
-                    "coupled through a residual add; give them the same keep-list"
-                )
-            keep = sorted(set(resolved[g.name]) | set(keep))
-        resolved[g.name], source[g.name] = keep, conv
-    return resolved
 
 
 def _blocks_to_drop(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -97,3 +98,39 @@ def _add_folded_biases_(model: nn.Module, state: dict) -> None:
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is None and f"{name}.bias" in state:
             m.bias = nn.Parameter(torch.zeros(m.weight.shape[0]))
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to use, with where it came from."""
+
+    name: str
+    model: nn.Module
+    plan: object | None  # edgeprune.surgery.Plan for pruned models
+    input_size: tuple[int, int, int]
+    weights: str | None
+    source: str  # "registry" or "pruned_dir"
+
+
+def load_model(spec: str, weights: str | None = None, *, trust_pickle: bool = False) -> LoadedModel:
+    """Load a registry model (optionally with weights) or a pruned-model directory.
+
+    ``trust_pickle`` lets ``weights`` hold pickled Python objects (see ``load_weights_``).
+    """
+    from edgeprune.models import create_model, load_weights_, model_input_size
+
+    if Path(spec).is_dir():
+        if not is_pruned_dir(spec):
+            raise UserError(f"{spec} is a directory but holds no pruned model (model.json)")
+        model, meta, plan = load_pruned(spec)
+        if weights:
+            load_weights_(model, weights, trust_pickle=trust_pickle)
+        model.edgeprune_name = meta["model"]
+        model.edgeprune_input_size = tuple(meta["input_size"])
+        return LoadedModel(
+            meta["model"], model, plan, tuple(meta["input_size"]), weights, "pruned_dir"
+        )
+    model = create_model(spec)
+    if weights:
+        load_weights_(model, weights, trust_pickle=trust_pickle)
+    return LoadedModel(spec, model.eval(), None, model_input_size(spec), weights, "registry")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,14 +54,41 @@ class Plan:
         return {k: len(v) for k, v in self.keep.items()}
 
 
+def resolve_plan(plan: Plan, groups: Sequence, strict: bool = True) -> dict[str, list[int]]:
+    """Map the plan onto groups (``PrunableGroup``s): one keep-list per group name.
+
+    Coupled layers must keep the same channels: differing entries are refused (``strict``)
+    or merged into their union.
+    """
+    by_conv = {c: g for g in groups for c in g.convs}
+    unknown = [k for k in plan.keep if k not in by_conv]
+    if unknown:
+        raise UserError(
+            f"plan names layer {unknown[0]!r}, which is not a prunable conv of this model"
+        )
+    resolved: dict[str, list[int]] = {}
+    source: dict[str, str] = {}
+    for conv, keep in plan.keep.items():
+        g = by_conv[conv]
+        if any(i >= g.channels for i in keep):
+            raise UserError(f"plan keeps channel {max(keep)} of {conv!r}, which has {g.channels}")
+        if g.name in resolved and resolved[g.name] != keep:
+            if strict:
+                raise UserError(
+                    f"plan keeps different channels in {source[g.name]!r} and {conv!r}, which are "
+                    "coupled through a residual add; give them the same keep-list"
+                )
+            keep = sorted(set(resolved[g.name]) | set(keep))
+        resolved[g.name], source[g.name] = keep, conv
+    return resolved
+
+
 def compose_plans(base_groups, base_plan: Plan, new_groups, new_plan: Plan) -> Plan:
     """The plan on the original model equal to applying ``base_plan`` then ``new_plan``.
 
     ``base_groups`` are the original model's prunable groups, ``new_groups`` those of the
     model after ``base_plan`` (where ``new_plan``'s indices live).
     """
-    from edgeprune.surgery.apply import resolve_plan
-
     base = resolve_plan(base_plan, base_groups)
     new = resolve_plan(new_plan, new_groups)
     new_by_conv = {c: new[g.name] for g in new_groups if g.name in new for c in g.convs}

@@ -356,7 +356,7 @@ def _run_method(cfg: BenchConfig, method: str, label: str, d: str) -> dict:
     report = run_prune(_prune_config(cfg, method, label, d))
     row = build_row(report)
     if cfg.device and report.get("measured_latency_ms") is None:
-        from edgeprune.models import load_model
+        from edgeprune.surgery import load_model
 
         dense_ms, ms = _measure(cfg, load_model(d).model)
         row = with_measurement(row, dense_ms, ms)
@@ -367,7 +367,7 @@ def _run_method(cfg: BenchConfig, method: str, label: str, d: str) -> dict:
 def _measure(cfg: BenchConfig, model) -> tuple[float, float]:
     """(dense ms, model ms) timed interleaved on the device."""
     from edgeprune.budget.verify import make_measurer
-    from edgeprune.models import load_model
+    from edgeprune.surgery import load_model
 
     dense = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
     m = make_measurer(
@@ -401,9 +401,8 @@ def dense_report(cfg: BenchConfig, d: str, recovery):
     Returns the RunReport of the dense row (method "dense", no budget).
     """
     from edgeprune.cost import count
-    from edgeprune.models import load_model
     from edgeprune.report.run_report import ModelStats, RunReport
-    from edgeprune.surgery import prunable_layers
+    from edgeprune.surgery import load_model, prunable_layers
 
     lm = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
     model, size = lm.model.eval(), lm.input_size

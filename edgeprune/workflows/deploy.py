@@ -240,9 +240,9 @@ def run_deploy(cfg: DeployConfig, progress: Progress = _stderr_progress) -> dict
 def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
     """The deploy itself, writing every output into ``cfg.out`` (the staging folder)."""
     from edgeprune.devices.hosts import remote_python
-    from edgeprune.models import load_model
     from edgeprune.report.deploy_report import build_report, write_report
     from edgeprune.runtimes import get_runtime
+    from edgeprune.surgery import load_model
 
     dev = device_settings(cfg.device)
     runtime = get_runtime(cfg.runtime or dev.runtime)

@@ -72,7 +72,7 @@ def evaluate_model(cfg: EvalConfig) -> EvalResult:
     """Load the model, count its cost and evaluate it (no checks, no file written)."""
     from edgeprune.cost.counting import count
     from edgeprune.data import DataOptions, build_loader
-    from edgeprune.models import load_model
+    from edgeprune.surgery import load_model
     from edgeprune.train import DistEnv, evaluate, resolve_device
 
     loaded = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)

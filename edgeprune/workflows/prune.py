@@ -261,8 +261,7 @@ def run_prune(cfg: PruneConfig) -> dict:
     from edgeprune.cost import count
     from edgeprune.methods import MethodLoaders, get_method
     from edgeprune.methods.base import check_data
-    from edgeprune.models import load_model
-    from edgeprune.surgery import prunable_layers, save_pruned
+    from edgeprune.surgery import load_model, prunable_layers, save_pruned
 
     t0 = time.time()
     torch.manual_seed(cfg.seed)

@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from edgeprune.errors import UserError
-from edgeprune.models import create_model, list_models, load_model, model_input_size
+from edgeprune.models import create_model, list_models, model_input_size
 from edgeprune.models.cifar_resnet import ShortcutA
 from edgeprune.models.registry import register_model
+from edgeprune.surgery import load_model
 
 SHARED = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared"
 

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from edgeprune.errors import UserError
-from edgeprune.models import create_model, load_model
+from edgeprune.models import create_model
 from edgeprune.surgery import (
     Plan,
     apply_plan_,
     attach_gates_,
+    load_model,
     load_pruned,
     prunable_layers,
     random_plan,
