@@ -86,7 +86,7 @@ def main(args: argparse.Namespace) -> list[dict]:
                 controller=ControllerConfig(allocator=AllocatorConfig(objective=objective)),
                 overwrite=True,  # a benchmark re-run replaces its run dir
             )
-            r = run_prune(cfg)
+            r = run_prune(cfg).to_dict()
             rows.append(_row(model, ratio, objective, r))
             if objective == "latency":
                 rows[-1]["decision_s"] = _decision_time(model, args.device, budget)

@@ -53,7 +53,7 @@ def _run(args, name: str, method: str, epochs: int, verify: bool, **opts) -> dic
         method_options=opts,
         overwrite=True,  # a benchmark re-run replaces its run dir
     )
-    return run_prune(cfg)
+    return run_prune(cfg).to_dict()
 
 
 def _row(name: str, rep: dict) -> dict:

@@ -103,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
     )
     print("|---|---|---|---|---|---|---|---|")
     for method in args.methods.split(","):
-        row = _row(method, run_prune(_config(args, method)))
+        row = _row(method, run_prune(_config(args, method)).to_dict())
         rows.append(row)
         print("| " + " | ".join(_fmt(v) for v in row.values()) + " |", flush=True)
     if args.json:

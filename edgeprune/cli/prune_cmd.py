@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     report = run_prune(cfg)
-    print(summary(report))
-    return 0 if report["budget_met"] else 1
+    print(summary(report.to_dict()))
+    return 0 if report.budget_met else 1
 
 
 def parse_options(items: list[str]) -> dict:

@@ -353,7 +353,7 @@ def _run_method(cfg: BenchConfig, method: str, label: str, d: str) -> dict:
     from edgeprune.workflows.prune import run_prune
 
     t0 = time.time()
-    report = run_prune(_prune_config(cfg, method, label, d))
+    report = run_prune(_prune_config(cfg, method, label, d)).to_dict()
     row = build_row(report)
     if cfg.device and report.get("measured_latency_ms") is None:
         from edgeprune.surgery import load_model

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from edgeprune.budget.costmodel import CostModel
     from edgeprune.devices.profile import DeviceProfile
     from edgeprune.methods import IterativePruner, MethodContext, MethodLoaders, Scorer
+    from edgeprune.report.run_report import RunReport
     from edgeprune.surgery.graph import PrunableGroup
 
 
@@ -252,7 +253,7 @@ def _start_run_dir(cfg: PruneConfig, config: dict) -> None:
     write_json(os.path.join(cfg.out, "config.json"), config)
 
 
-def run_prune(cfg: PruneConfig) -> dict:
+def run_prune(cfg: PruneConfig) -> RunReport:
     """Run the whole workflow; returns the report written to ``cfg.out/report.json``.
 
     ``cfg.out`` is checked first (see ``_open_run_dir``); the final outputs are written to a
@@ -363,7 +364,7 @@ def run_prune(cfg: PruneConfig) -> dict:
             report = replace(report, diagnostics="diagnostics.json")
         write_run_report(stage, report)
         commit_staged(stage, cfg.out, stale=FINAL_OUTPUTS)
-    return report.to_dict()
+    return report
 
 
 def _timed(measure, timings: dict):
