@@ -94,10 +94,56 @@ def test_layer_thresholds_are_global_times_share():
     total = sum(p.numel() for p in m.parameters())
     w = shares({k: v[0] for k, v in costs.items()}, total, groups)
     conv1 = m.conv1.weight.numel() + m.layer1[0].conv2.weight.numel()  # the stream's members
-    assert w["conv1"] == pytest.approx(conv1 / total)
+    assert w["conv1"] == pytest.approx(conv1 / 2 / total)  # mean of the members' T_i
+    summed = shares({k: v[0] for k, v in costs.items()}, total, groups, "sum")
+    assert summed["conv1"] == pytest.approx(conv1 / total)
     assert w["layer3.0.conv1"] == pytest.approx(16 * 32 * 9 / total)
     assert costs["layer3.0.conv1"][1] == 16 * 32 * 9 * 8 * 8  # MACs: 8x8 output
     assert sum(w.values()) < 1
+
+
+def test_a_stream_threshold_is_the_mean_of_its_members_thresholds():
+    """Hand-made: a stream of 2 convs (costs 30 and 10 of 100) and a plain layer (60).
+    T = 1: the members' T_i are 0.3 and 0.1, so the stream's is 0.2 (the sum rule: 0.4)."""
+    from edgeprune.surgery.graph import PrunableGroup
+
+    groups = [
+        PrunableGroup("s.a", ("s.a", "s.b"), 4, True),
+        PrunableGroup("p", ("p",), 4, False),
+    ]
+    per_conv = {"s.a": 30.0, "s.b": 10.0, "p": 60.0}
+    w = shares(per_conv, 100.0, groups)
+    assert w == {"s.a": pytest.approx(0.2), "p": pytest.approx(0.6)}
+    thr = layer_thresholds(1.0, w)
+    att = {"s.a": torch.tensor([0.1, 0.25, 0.35, 0.5]), "p": torch.tensor([0.5, 0.7, 0.9, 1.0])}
+    plan = threshold_plan(att, thr, groups, set())
+    assert plan.keep == {"s.a": [1, 2, 3], "p": [1, 2, 3]}  # 0.25 > 0.2 stays
+    summed = layer_thresholds(1.0, shares(per_conv, 100.0, groups, "sum"))
+    assert summed["s.a"] == pytest.approx(0.4)
+    assert threshold_plan(att, summed, groups, set()).keep["s.a"] == [3]  # 2x as aggressive
+
+
+def test_budget_runs_start_T_and_lambda_from_the_attention_distribution():
+    """T[1] prunes the init_quantile share of attention / w_i; lambda reaches the next."""
+    ratios = torch.arange(1, 101, dtype=torch.double)  # filters pruned at T = 1 ... 100
+    t1, lam = aap_loop.init_from_ratios(ratios, 0.05)
+    assert t1 == pytest.approx(5.95) and lam == pytest.approx(10.9 - 5.95)
+    assert int((ratios <= t1).sum()) == 5  # round 1 prunes 5% of the filters
+    s = initial_state(PolicyConfig(), 1000.0, t1, lam)
+    assert (s.T, s.lam, s.accepted[0]) == (t1, lam, pytest.approx(t1 - lam))
+    paper = initial_state(PolicyConfig(), 1000.0)
+    assert (paper.T, paper.lam) == (0.0, 0.01)
+
+
+def test_lambda_reset_rule_does_not_compound_over_rollbacks():
+    cfg = PolicyConfig(lam0=0.08, converge_rounds=99)
+    for rule, lams in (("paper", [0.04, 0.01]), ("reset", [0.04, 0.02])):
+        c = PolicyConfig(**{**cfg.__dict__, "lam_rule": rule})
+        s = advance(initial_state(c, 100.0), c, True, 90.0)  # round 1 acceptable
+        s = advance(s, c, False, 50.0)  # violation: roll back to 1, C = 0 -> lambda / 2
+        assert s.lam == pytest.approx(lams[0])
+        s = advance(s, c, False, 50.0)  # again, C = 1 -> / 4 of the current or of the first
+        assert s.lam == pytest.approx(lams[1])
 
 
 def test_threshold_plan_keeps_above_threshold_and_never_empties_a_plain_layer():

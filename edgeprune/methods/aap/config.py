@@ -9,6 +9,8 @@ from edgeprune.config_io import from_dict
 from edgeprune.errors import UserError
 
 ATTENTIONS = ("mean", "max", "sum")
+STREAMS = ("mean", "sum")
+LAM_RULES = ("paper", "reset")
 GOALS = ("auto", "params", "flops", "latency")
 
 
@@ -36,6 +38,17 @@ class AAPConfig:
     loosen an accuracy target by that much). ``align`` (ours): under a latency goal a
     layer keeps its best filters up to the next multiple of the device profile's channel
     alignment (``auto``), since an unaligned width can run slower than a wider aligned one.
+    ``stream_threshold``: a residual stream's threshold is the ``mean`` of its members'
+    T_i (default, consistent with the per-layer T_i = T * w_i) or their ``sum`` (earlier).
+    ``init_from_attention`` (ours, budget runs only: a latency/FLOPs/params/memory target):
+    T[1] and lambda come from the dense model's attention distribution, T[1] at the
+    ``init_quantile`` of attention / w_i (so round 1 prunes about that share of the filters)
+    and lambda the distance to the next such quantile; the paper's T = 0, lambda = 0.01 can
+    prune nothing for dozens of rounds on a CPU budget. ``lam_rule``: after a roll-back
+    ``paper`` sets lambda[r+1] = lambda[r] / 2^(C+1) (compounding over consecutive
+    roll-backs), ``reset`` (ours) lambda[r+1] = lambda[1] / 2^(C+1).
+    Defaults are for a pretrained start on a small budget; ``--preset paper`` sets Table 1's
+    schedule and the paper's policy (see docs/methods.md).
     """
 
     attention: str = "mean"
@@ -68,6 +81,10 @@ class AAPConfig:
     eval_batches: int | None = None
     measure_rounds: bool = True
     device: str | None = None  # device profile for per-layer latency shares (latency goal)
+    stream_threshold: str = "mean"
+    init_from_attention: bool = True
+    init_quantile: float = 0.05
+    lam_rule: str = "paper"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,6 +97,10 @@ class AAPConfig:
             raise UserError(f"AAP goal {self.goal!r} is not params, flops, latency or auto")
         if self.p < 1 or self.lam0 <= 0 or self.attn_batches < 1 or self.max_rounds < 1:
             raise UserError("AAP needs p >= 1, lam0 > 0, attn_batches >= 1 and max_rounds >= 1")
+        if self.stream_threshold not in STREAMS or self.lam_rule not in LAM_RULES:
+            raise UserError("AAP stream_threshold must be mean or sum, lam_rule paper or reset")
+        if not 0.0 < self.init_quantile < 0.5:
+            raise UserError("AAP init_quantile must be in (0, 0.5)")
         if self.round_batches is not None and self.round_batches < 1:
             raise UserError("AAP round_batches must be a positive number of batches")
         if not 0 <= self.rewind_epoch < self.epochs:

@@ -64,6 +64,7 @@ def policy_config(cfg: AAPConfig) -> PolicyConfig:
         cfg.converge_rounds,
         cfg.converge_after_rollback,
         cfg.max_rounds,
+        cfg.lam_rule,
     )
 
 
@@ -134,11 +135,11 @@ def layer_weights(run: _Run, model: nn.Module, groups: list[PrunableGroup]) -> d
 
             pred = LatencyPredictor.from_model(model, run.input_size, run.profile).predict()
             per = {c.name: c.latency_ms for c in pred.per_layer}
-            part = shares(per, pred.total_ms, groups)
+            part = shares(per, pred.total_ms, groups, run.cfg.stream_threshold)
         else:
             i = 0 if goal == "params" else 1
             per = {k: float(v[i]) for k, v in costs.items()}
-            part = shares(per, _model_total(model, run, i), groups)
+            part = shares(per, _model_total(model, run, i), groups, run.cfg.stream_threshold)
         for k, v in part.items():
             out[k] += v / len(run.goal)
     return out
@@ -240,15 +241,47 @@ def init_state(run: _Run) -> dict:
     pcfg = policy_config(run.cfg)
     record = {"round": 0, "T": None, "acc": acc0, "acc_loss": 0.0 if acc0 is not None else None}
     record.update(_metric_fields(metrics), outcome="dense", widths=widths(run, Plan()))
+    t1 = lam1 = None
+    if run.cfg.init_from_attention and run.targets:
+        t1, lam1 = initial_threshold(run, dense)
+        record["init"] = {"T1": t1, "lam1": lam1, "quantile": run.cfg.init_quantile}
+        run.log(f"budget run: T starts at {t1:.5g}, lambda {lam1:.5g} (from the attention)")
     return {
         "config": run.cfg.to_dict(),
         "acc0": acc0,
-        "policy": initial_state(pcfg, float(metrics[run.size_key])).to_dict(),
+        "policy": initial_state(pcfg, float(metrics[run.size_key]), t1, lam1).to_dict(),
         "snapshots": {0: _snap(Plan(), dense if trained else None)},
         "rewind": w_k,
         "best": None,
         "history": [record],
     }
+
+
+def attention_ratios(attention: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """Every filter's attention / w_i: the global T at which it is pruned (T_i = T * w_i)."""
+    parts = [attention[g] / max(w, 1e-30) for g, w in weights.items() if g in attention]
+    return torch.cat([p.flatten().double() for p in parts]).sort().values
+
+
+def init_from_ratios(ratios: torch.Tensor, q: float) -> tuple[float, float]:
+    """(T[1], lambda): T[1] prunes about the share ``q`` of the filters, lambda about
+    another ``q`` (the next quantile), never 0."""
+    t1 = float(torch.quantile(ratios, q))
+    nxt = float(torch.quantile(ratios, min(0.99, 2 * q)))
+    lam = nxt - t1
+    if lam <= 0:
+        lam = max(float(ratios[-1]) - t1, abs(t1), 1e-12) * q
+    return t1, lam
+
+
+def initial_threshold(run: _Run, dense: nn.Module) -> tuple[float, float]:
+    """Ours, budget runs: T[1] and lambda from the dense model's attention distribution."""
+    groups = prunable_layers(dense, run.input_size)
+    att = collect_attention(
+        dense, groups, run.calib, run.ctx.example_input, run.cfg.attention, run.cfg.p
+    )
+    ratios = attention_ratios(att, layer_weights(run, dense, groups))
+    return init_from_ratios(ratios, run.cfg.init_quantile)
 
 
 def _metric_fields(m: dict) -> dict:

@@ -18,6 +18,8 @@ repeated roll-backs to one round shrink lambda by 2, then 8, then 64 overall.
 One addition, ``converge_after_rollback``: size stability only counts once lambda has been
 cut at least once, so the first rounds (a small T that prunes nothing yet) do not end the
 run before it has pruned anything. "Several" is a parameter (3 by default).
+``lam_rule="reset"`` (ours) cuts round 1's lambda instead of the current one, so
+consecutive roll-backs do not compound (lambda / 2^(C+1) of the first lambda).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PolicyConfig:
     converge_rounds: int = 3
     converge_after_rollback: bool = True
     max_rounds: int = 100
+    lam_rule: str = "paper"  # reset: cut the first round's lambda, not the current one
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class PolicyState:
     cut: bool = False  # lambda has been cut at least once
     done: bool = False
     reason: str = ""
+    lam_init: float | None = None  # lambda of round 1 (lam_rule=reset cuts this one)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,9 +71,19 @@ class PolicyState:
         return cls(**d)
 
 
-def initial_state(cfg: PolicyConfig, dense_size: float) -> PolicyState:
-    """Round 0 is the dense model: acceptable, with T = t0."""
-    return PolicyState(T=cfg.t0, lam=cfg.lam0, accepted={0: cfg.t0}, sizes={0: dense_size})
+def initial_state(
+    cfg: PolicyConfig, dense_size: float, t1: float | None = None, lam1: float | None = None
+) -> PolicyState:
+    """Round 0 is the dense model: acceptable, with T = t0 (the paper). ``t1``/``lam1``
+    (ours, from the attention distribution): round 1 prunes at ``t1`` with lambda ``lam1``,
+    and round 0 counts as T = max(0, t1 - lam1), so a roll-back to it lands between."""
+    if t1 is None:
+        return PolicyState(
+            T=cfg.t0, lam=cfg.lam0, accepted={0: cfg.t0}, sizes={0: dense_size}, lam_init=cfg.lam0
+        )
+    lam = cfg.lam0 if lam1 is None else lam1
+    t0 = max(0.0, t1 - lam)
+    return PolicyState(T=t1, lam=lam, accepted={0: t0}, sizes={0: dense_size}, lam_init=lam)
 
 
 def _accept(s: PolicyState, cfg: PolicyConfig, r: int, size: float) -> PolicyState:
@@ -96,7 +110,8 @@ def _roll_back(s: PolicyState, cfg: PolicyConfig, r: int) -> PolicyState:
         k = max(i for i in s.accepted if i not in unacceptable)
         c = s.rollbacks.get(k, 0)
         if c < cfg.max_rollbacks:
-            lam = s.lam / 2.0 ** (c + 1)
+            base = s.lam_init if (cfg.lam_rule == "reset" and s.lam_init) else s.lam
+            lam = base / 2.0 ** (c + 1)
             return replace(
                 s,
                 round=r,

@@ -2,8 +2,10 @@
 
 w_i[r] = layer i's share of the current model's params (memory goal), FLOPs (FLOPs goal) or
 predicted latency on the device (latency goal, ours); T_i[r] = T[r] * w_i[r]. A group of
-coupled convs (a residual stream) gets the sum of its members' shares. Several goals joined
-by ``+`` average their shares (multi-objective).
+coupled convs (a residual stream) is scored by the mean of its members' attention, so its
+threshold is the mean of its members' T_i (``stream="mean"``, consistent with the paper's
+per-layer thresholds); ``stream="sum"`` (the earlier rule, about 9x a layer's threshold on
+a ResNet-56 stage) is kept as an option. Several goals joined by ``+`` average their shares.
 """
 
 from __future__ import annotations
@@ -35,9 +37,17 @@ def conv_costs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[int, 
     return out
 
 
-def shares(per_conv: dict[str, float], total: float, groups: list[PrunableGroup]) -> dict:
-    """Per group: the sum of its convs' cost divided by the model's total."""
-    return {g.name: sum(per_conv.get(c, 0.0) for c in g.convs) / total for g in groups}
+def shares(
+    per_conv: dict[str, float], total: float, groups: list[PrunableGroup], stream: str = "mean"
+) -> dict:
+    """Per group: its convs' cost divided by the model's total; a coupled group's members
+    are averaged (``mean``: each member's T_i = T * w_i, the group the mean of them) or
+    summed (``sum``)."""
+    out = {}
+    for g in groups:
+        part = sum(per_conv.get(c, 0.0) for c in g.convs) / total
+        out[g.name] = part / len(g.convs) if stream == "mean" else part
+    return out
 
 
 def layer_thresholds(T: float, weights: dict[str, float]) -> dict[str, float]:
