@@ -79,6 +79,48 @@ def add_recovery_args(
     g.add_argument("--limit-batches", type=int, help="cap batches in every phase (smoke runs)")
 
 
+def add_distill_args(p: argparse.ArgumentParser) -> None:
+    """Recovery from the dense teacher and structure candidates: ``--distill``,
+    ``--distill-temperature``, ``--distill-alpha``, ``--candidates``, ``--candidate-batches``."""
+    g = _group(p, RECOVERY)
+    g.add_argument(
+        "--distill",
+        choices=["kd", "feat", "none"],
+        default="kd",
+        help="recovery learns from the dense model: kd (softened logits + labels), feat (kd "
+        "plus attention maps of the stages), none (labels only) (default %(default)s)",
+    )
+    g.add_argument(
+        "--distill-temperature", type=float, default=4.0, help="softening T (default 4)"
+    )
+    g.add_argument(
+        "--distill-alpha",
+        type=float,
+        default=0.9,
+        help="weight of the teacher's logits; the labels get 1 - alpha (default 0.9)",
+    )
+    g.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="structures meeting the budget tried by short distilled fine-tunes, best on val "
+        "kept (default 1: the first that fits)",
+    )
+    g.add_argument(
+        "--candidate-batches",
+        type=int,
+        default=200,
+        help="training batches of each candidate's fine-tune (default %(default)s)",
+    )
+
+
+def distill_config_from_args(args: argparse.Namespace):
+    """The DistillConfig those flags describe."""
+    from edgeprune.train.distill import DistillConfig
+
+    return DistillConfig(args.distill, args.distill_temperature, args.distill_alpha)
+
+
 def add_ssh_args(p: argparse.ArgumentParser) -> None:
     """Add --host, --key, --known-hosts, --trust-host-key, --verbose and friends to ``p``."""
     ssh = _group(p, SSH)

@@ -6,11 +6,13 @@ import argparse
 
 from edgeprune.cli.args import (
     add_device_args,
+    add_distill_args,
     add_model_args,
     add_output_args,
     add_recovery_args,
     add_ssh_args,
     add_timing_args,
+    distill_config_from_args,
     ssh_options_from_args,
 )
 
@@ -46,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     how.add_argument("--latency-budgets", help="comma list, e.g. 0.3x,0.5x,0.7x (of dense)")
     how.add_argument("--flops-budgets", help="comma list, e.g. 0.5x or 20M")
     add_recovery_args(p, schedule=False, epochs_alias="--recovery")
+    add_distill_args(p)
     add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
     add_ssh_args(p)
     add_output_args(
@@ -79,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 0:
         raise UserError("--epochs must be >= 0")
+    if args.candidates < 1 or args.candidate_batches < 1:
+        raise UserError("--candidates and --candidate-batches must be >= 1")
     kind = "latency" if args.latency_budgets else "flops"
     cfg = BenchConfig(
         model=args.model,
@@ -99,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         key=args.key,
         remote_python=args.remote_python,
         ssh=ssh_options_from_args(args),
+        distill=distill_config_from_args(args),
+        candidates=args.candidates,
+        candidate_batches=args.candidate_batches,
     )
     if not cfg.methods or not cfg.budgets:
         raise UserError("give at least one method and one budget")

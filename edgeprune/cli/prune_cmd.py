@@ -6,11 +6,13 @@ import argparse
 
 from edgeprune.cli.args import (
     add_device_args,
+    add_distill_args,
     add_model_args,
     add_output_args,
     add_recovery_args,
     add_ssh_args,
     add_timing_args,
+    distill_config_from_args,
     ssh_options_from_args,
 )
 from edgeprune.methods.base import list_methods
@@ -55,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="rank moves by the budget metric (latency table) or by FLOPs (baseline)",
     )
     add_recovery_args(p)
+    add_distill_args(p)
     add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
     add_ssh_args(p)
     add_output_args(
@@ -75,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 0:
         raise UserError("--epochs must be >= 0")
+    if args.candidates < 1 or args.candidate_batches < 1:
+        raise UserError("--candidates and --candidate-batches must be >= 1")
     options = parse_options(args.opt)
     from edgeprune.methods import method_class
 
@@ -115,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
         method_options=options,
         resume=args.resume,
         overwrite=args.overwrite,
+        distill=distill_config_from_args(args),
+        candidates=args.candidates,
+        candidate_batches=args.candidate_batches,
     )
     report = run_prune(cfg)
     print(summary(report.to_dict()))

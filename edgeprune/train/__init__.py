@@ -11,6 +11,7 @@ Typical use by a method::
 
 from edgeprune.train.checkpoint import load_checkpoint, save_atomic, seed_everything
 from edgeprune.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from edgeprune.train.distill import DISTILL_MODES, NO_DISTILL, DistillConfig, distill_loss
 from edgeprune.train.distributed import (
     DistEnv,
     cleanup,
@@ -23,6 +24,10 @@ from edgeprune.train.metrics import EvalResult, topk_correct
 from edgeprune.train.optim import build_optimizer, build_scheduler, lr_factor_fn
 
 __all__ = [
+    "DISTILL_MODES",
+    "NO_DISTILL",
+    "DistillConfig",
+    "distill_loss",
     "OPTIMIZERS",
     "SCHEDULES",
     "DistEnv",

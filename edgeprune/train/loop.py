@@ -19,6 +19,13 @@ from edgeprune.log import get_logger
 from edgeprune.log import progress as show_progress
 from edgeprune.train.checkpoint import LAST, load_checkpoint, save_atomic, seed_everything
 from edgeprune.train.config import TrainConfig
+from edgeprune.train.distill import (
+    DistillConfig,
+    FeatureTap,
+    distill_loss,
+    feature_term,
+    matched_stages,
+)
 from edgeprune.train.distributed import (
     DistEnv,
     all_reduce_sum,
@@ -69,6 +76,39 @@ class _Run:
     cfg: TrainConfig
     hooks: TrainHooks
     env: DistEnv
+    teacher: _Teacher | None = None
+
+
+@dataclass
+class _Teacher:
+    """A frozen teacher (eval mode, no grad), the distillation config and, for ``feat``,
+    the feature taps on both models (set up on the first batch)."""
+
+    model: nn.Module
+    cfg: DistillConfig
+    stages: list[str] | None = None
+    taps: tuple[FeatureTap, FeatureTap] | None = None
+
+    def loss(self, student: nn.Module, x, out, y, criterion) -> torch.Tensor:
+        """The distillation loss of the student's ``out`` on batch ``(x, y)`` (``prepare``
+        ran before the student's forward pass)."""
+        with torch.no_grad():
+            t_out = self.model(x)
+        loss = distill_loss(out, t_out, y, self.cfg, criterion)
+        if self.taps is not None and self.stages:
+            s_maps, t_maps = self.taps[0].take(self.stages), self.taps[1].take(self.stages)
+            loss = loss + self.cfg.feat_weight / 2 * feature_term(s_maps, t_maps)
+        return loss
+
+    def prepare(self, student: nn.Module, x: torch.Tensor) -> None:
+        """``feat``: find the stages both models share and tap them (first batch only)."""
+        if self.cfg.mode == "feat" and self.stages is None:
+            self.stages = matched_stages(student, self.model, x[:2])
+            self.taps = FeatureTap(student, self.stages), FeatureTap(self.model, self.stages)
+
+    def close(self) -> None:
+        for tap in self.taps or ():
+            tap.close()
 
 
 def _use_cuda_extras(cfg: TrainConfig, device: torch.device) -> tuple[bool, bool]:
@@ -144,9 +184,14 @@ def _select_params(model: nn.Module, hooks: TrainHooks) -> tuple[list, dict[int,
 
 def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor, totals: Totals, step: int) -> None:
     use_amp, _ = _use_cuda_extras(run.cfg, run.env.device)
+    if run.teacher is not None:
+        run.teacher.prepare(run.raw, x)
     with _autocast(run.env.device, use_amp):
         out = run.model(x)
-        loss = run.criterion(out.float(), y)
+        if run.teacher is None:
+            loss = run.criterion(out.float(), y)
+        else:
+            loss = run.teacher.loss(run.raw, x, out, y, run.criterion)
         if run.hooks.extra_loss is not None:
             loss = loss + run.hooks.extra_loss(run.raw, out)
     if not torch.isfinite(loss):
@@ -255,6 +300,8 @@ def train(
     ckpt_dir: str | Path | None = None,
     resume: bool = False,
     env: DistEnv | None = None,
+    teacher: nn.Module | None = None,
+    distill: DistillConfig | None = None,
 ) -> TrainResult:
     """Train ``model`` in place for ``cfg.epochs`` epochs; evaluate on ``val_loader`` each epoch.
 
@@ -262,10 +309,18 @@ def train(
     epoch, and ``resume=True`` continues from it. RNGs are reseeded at every epoch from
     (seed, epoch, rank), so a resumed run repeats the uninterrupted one. Under torchrun pass
     ``env=init_distributed()``: the model is wrapped in DDP and loaders should be distributed.
+
+    With a ``teacher`` (and ``distill`` not ``none``; default ``kd``) the loss is the
+    distillation loss of ``edgeprune.train.distill`` instead of the plain cross-entropy; the
+    teacher runs in eval mode under no_grad on this rank's batch (never wrapped in DDP).
     """
     hooks = hooks or TrainHooks()
     env = env or current_env(next(model.parameters()).device)
     run, flags = _setup(model, cfg, hooks, env, _n_batches(train_loader, cfg.limit_batches))
+    distill = distill or DistillConfig()
+    if teacher is not None and distill.enabled:
+        teacher_mode = teacher.training
+        run.teacher = _Teacher(teacher.to(env.device).eval(), distill)
     last = Path(ckpt_dir) / LAST if ckpt_dir is not None else None
     start, history = (0, [])
     if resume and last is not None and last.is_file():
@@ -282,6 +337,9 @@ def train(
     finally:
         for p in model.parameters():
             p.requires_grad_(flags.get(id(p), p.requires_grad))
+        if run.teacher is not None:
+            run.teacher.close()
+            teacher.train(teacher_mode)
     return result
 
 

@@ -57,6 +57,11 @@ class BenchConfig:
     key: str | None = None  # SSH private key file for ``host`` (default: the profile's)
     remote_python: str | None = None  # python on the device (default: device setup's)
     ssh: object | None = None  # edgeprune.targets.ssh.SSHOptions (None: the defaults)
+    # pruned rows' recovery distilled from the dense model (edgeprune.train.DistillConfig;
+    # None: kd); the dense row is never distilled
+    distill: object | None = None
+    candidates: int = 1  # structures tried by short fine-tunes (see PruneConfig)
+    candidate_batches: int = 200
 
     def __post_init__(self) -> None:
         if self.budget_kind not in BUDGET_KINDS:
@@ -345,7 +350,19 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
         method_options=dict(cfg.method_options.get(method, {})),
         seed=cfg.seed,
         recovery=standard_recovery(),
+        distill=_distill_config(cfg.distill),
+        candidates=cfg.candidates,
+        candidate_batches=cfg.candidate_batches,
     )
+
+
+def _distill_config(distill):
+    """A DistillConfig from the config's value (None, a DistillConfig or its dict)."""
+    if isinstance(distill, dict):
+        from edgeprune.train import DistillConfig
+
+        return DistillConfig.from_dict(distill)
+    return distill
 
 
 def _run_method(cfg: BenchConfig, method: str, label: str, d: str) -> dict:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from edgeprune.methods import IterativePruner, MethodContext, MethodLoaders, Scorer
     from edgeprune.report.run_report import RunReport
     from edgeprune.surgery.graph import PrunableGroup
+    from edgeprune.workflows.candidates import CandidateSearch
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class PruneConfig:
     # recovery training (epochs, limit_batches, seed come from the fields above); None: SGD
     # with a cosine schedule at ``lr``
     recovery: object | None = None  # edgeprune.train.TrainConfig
+    # recovery distilled from the dense model (edgeprune.train.DistillConfig; None: kd)
+    distill: object | None = None
+    candidates: int = 1  # structures tried by short fine-tunes (1: the first plan that fits)
+    candidate_batches: int = 200  # training batches of each candidate's fine-tune
 
 
 def _log(msg: str) -> None:
@@ -144,8 +149,9 @@ def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
     return evaluate_top1(model, loader, cfg.limit_batches)
 
 
-def _recover_and_evaluate(model, train_loader, test_loader, cfg: PruneConfig):
-    """Recovery training (``cfg.epochs``) into ``out/recovery``, then test top-1."""
+def _recover_and_evaluate(model, train_loader, test_loader, cfg: PruneConfig, teacher=None):
+    """Recovery training (``cfg.epochs``) into ``out/recovery``, distilled from ``teacher``
+    (the dense model) by ``cfg.distill``, then test top-1."""
     from edgeprune.train import TrainConfig
     from edgeprune.workflows.recovery import Loaders, recover_and_evaluate
 
@@ -158,7 +164,24 @@ def _recover_and_evaluate(model, train_loader, test_loader, cfg: PruneConfig):
         replace(base, epochs=cfg.epochs) if cfg.epochs > 0 else None,
         os.path.join(cfg.out, "recovery"),
         resume=cfg.resume,
+        teacher=teacher,
+        distill=cfg.distill,
     )
+
+
+def _candidate_search(cfg: PruneConfig, teacher, train_loader, val_loader):
+    """The structure search of ``cfg.candidates`` (None for 1 or without val data)."""
+    if cfg.candidates <= 1 or val_loader is None or train_loader is None:
+        return None
+    from edgeprune.train import TrainConfig
+    from edgeprune.workflows.candidates import CandidateSearch, finetune_scorer
+
+    base = cfg.recovery or TrainConfig(lr=cfg.lr, schedule="cosine")
+    batches = cfg.candidate_batches if cfg.limit_batches is None else cfg.limit_batches
+    score = finetune_scorer(
+        teacher, train_loader, val_loader, base, batches, cfg.distill, cfg.limit_batches
+    )
+    return CandidateSearch(cfg.candidates, score)
 
 
 # what --overwrite may clear (an edgeprune prune run dir) and the final outputs of a run
@@ -186,8 +209,18 @@ def run_config(cfg: PruneConfig) -> dict:
         "seed": cfg.seed,
         "data_root": _abs_if_local(cfg.data_root),
         "recovery": asdict(cfg.recovery) if cfg.recovery is not None else None,
+        "distill": _distill(cfg).to_dict(),
+        "candidates": cfg.candidates,
+        "candidate_batches": cfg.candidate_batches,
     }
     return json.loads(json.dumps(doc, default=str))  # as it reads back from the file
+
+
+def _distill(cfg: PruneConfig):
+    """The run's distillation config (kd when none was given)."""
+    from edgeprune.train import DistillConfig
+
+    return cfg.distill or DistillConfig()
 
 
 def _abs_if_local(path: str | None) -> str | None:
@@ -324,10 +357,13 @@ def run_prune(cfg: PruneConfig) -> RunReport:
     def narrow(budget_: Budget, decide_for) -> Budget:
         return _accuracy_search(model, budget_, decide_for, example, val_loader, cfg)
 
-    outcome = run_method(method, model, groups, ctx, budget, cfg.controller, measure, narrow)
+    search = _candidate_search(cfg, model, method_train_loader, val_loader)
+    outcome = run_method(
+        method, model, groups, ctx, budget, cfg.controller, measure, narrow, search=search
+    )
     pruned, result, budget = outcome.pruned, outcome.result, outcome.budget
     decision_s = time.time() - t_dec
-    recovered = _recover_and_evaluate(pruned, train_loader, test_loader, cfg)
+    recovered = _recover_and_evaluate(pruned, train_loader, test_loader, cfg, teacher=model)
     timings.update(method_s=decision_s - timings["verify_s"], recovery_s=recovered.train_s)
     pruned.eval()
     pruned_top1 = recovered.top1
@@ -462,10 +498,15 @@ def run_method(
     controller: ControllerConfig = ControllerConfig(),  # noqa: B008 (frozen)
     measure: Callable | None = None,
     narrow: Callable[[Budget, Callable], Budget] | None = None,
+    *,
+    search: CandidateSearch | None = None,
 ) -> MethodOutcome:
     """Prune ``model`` (left as it was) with ``method`` by its protocol: an iterative pruner
     runs its own loop; a scorer's scores become widths by its declared rule in the budget
-    controller (``narrow(budget, decide_for)`` first turns an accuracy target into FLOPs)."""
+    controller (``narrow(budget, decide_for)`` first turns an accuracy target into FLOPs).
+    With a ``search`` (k > 1) an allocating scorer's structure is chosen among k candidates
+    by short fine-tunes (``edgeprune.workflows.candidates``); other rules keep theirs."""
+    from edgeprune.budget.width_rule import WidthRule
     from edgeprune.methods import IterativePruner, Scorer
     from edgeprune.surgery import apply_plan_
     from edgeprune.surgery.blocks import droppable_groups
@@ -481,16 +522,27 @@ def run_method(
     scored = method.score(model, groups, ctx)
     droppable = droppable_groups(model)
 
-    def decide_for(budget_: Budget, measure_=None, log=ctx.log) -> ControllerResult:
-        args = (model, groups, scored.scores, budget_, cost, droppable, example, controller)
+    def decide_for(budget_: Budget, measure_=None, log=ctx.log, cfg_=controller):
+        args = (model, groups, scored.scores, budget_, cost, droppable, example, cfg_)
         return decide(*args, measure_, log, rule=scored.rule)
 
     if budget.max_acc_drop is not None and narrow is not None:
         budget = narrow(budget, decide_for)
-    result = decide_for(budget, measure)
+    chosen, searched = controller, {}
+    if search is not None and search.k > 1 and scored.rule is WidthRule.ALLOCATE:
+        from edgeprune.workflows.candidates import choose_config
+
+        chosen, searched = choose_config(
+            search,
+            lambda c: decide_for(budget, None, lambda m: None, c),
+            controller,
+            lambda r: apply_plan_(copy.deepcopy(model), r.plan, example),
+            ctx.log,
+        )
+    result = decide_for(budget, measure, cfg_=chosen)
     pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
     rec = method.recover(pruned, model, groups, scored, ctx)
-    diagnostics = {**scored.diagnostics, **rec.diagnostics}
+    diagnostics = {**scored.diagnostics, **rec.diagnostics, **searched}
     return MethodOutcome(pruned, result, budget, dict(rec.info), diagnostics)
 
 

@@ -72,11 +72,22 @@ def evaluate_top1(model, loader, limit_batches: int | None = None) -> float | No
         model.to("cpu")
 
 
-def recover_(model, loaders: Loaders, train_cfg, ckpt_dir: str, resume: bool = False) -> float:
+def recover_(
+    model,
+    loaders: Loaders,
+    train_cfg,
+    ckpt_dir: str,
+    resume: bool = False,
+    *,
+    teacher=None,
+    distill=None,
+) -> float:
     """Train ``model`` in place with ``train_cfg`` (its epochs and optimizer; the seed and
     batch limit come from the DataSpec), checkpointing into ``ckpt_dir``; returns seconds.
 
     ``train_cfg`` None trains nothing. The checkpoint is continued only with ``resume``.
+    With a ``teacher`` (the dense model) the student is distilled from it by ``distill``
+    (an ``edgeprune.train.DistillConfig``; default ``kd``; ``none``: plain cross-entropy).
     """
     if train_cfg is None:
         return 0.0
@@ -87,19 +98,38 @@ def recover_(model, loaders: Loaders, train_cfg, ckpt_dir: str, resume: bool = F
     t0 = time.time()
     model.to(resolve_device("auto"))
     try:
-        train(model, loaders.train, tcfg, ckpt_dir=ckpt_dir, resume=resume)
+        train(
+            model,
+            loaders.train,
+            tcfg,
+            ckpt_dir=ckpt_dir,
+            resume=resume,
+            teacher=teacher,
+            distill=distill,
+        )
     finally:
         model.to("cpu")
+        if teacher is not None:
+            teacher.to("cpu")
     return time.time() - t0
 
 
 def recover_and_evaluate(
-    model, loaders: Loaders | None, train_cfg, ckpt_dir: str, *, resume: bool = False
+    model,
+    loaders: Loaders | None,
+    train_cfg,
+    ckpt_dir: str,
+    *,
+    resume: bool = False,
+    teacher=None,
+    distill=None,
 ) -> RecoveryResult:
-    """Recover ``model`` in place (see ``recover_``; ``train_cfg`` None: no training), then
-    its top-1 on the test split."""
+    """Recover ``model`` in place (see ``recover_``; ``train_cfg`` None: no training; a
+    ``teacher``: distilled by ``distill``), then its top-1 on the test split."""
     if loaders is None:
         return RecoveryResult(None)
-    train_s = recover_(model, loaders, train_cfg, ckpt_dir, resume)
+    train_s = recover_(
+        model, loaders, train_cfg, ckpt_dir, resume, teacher=teacher, distill=distill
+    )
     model.eval()
     return RecoveryResult(evaluate_top1(model, loaders.test, loaders.spec.limit_batches), train_s)
