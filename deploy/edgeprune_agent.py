@@ -19,12 +19,13 @@ The timing routine here (``measure``) is the one routine edgeprune uses for ever
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
 import time
 
-__version__ = "2"
+__version__ = "3"
 
 
 def summarize(times_s, batch=1):
@@ -45,12 +46,51 @@ def summarize(times_s, batch=1):
     }
 
 
-def measure(fns, warmup=10, min_time_s=1.0, min_runs=20, max_runs=100000, batch=1):
+def median_ci_bounds(n, z=1.959963984540054):
+    """0-based indices (lo, hi) into n sorted values bounding their median's 95% interval,
+    or None when n is too small (a copy of edgeprune.runtimes.interval.median_ci_bounds; a
+    test keeps the two equal)."""
+    if n < 6:
+        return None
+    half = z * math.sqrt(n) / 2.0
+    lo = int(math.floor(n / 2.0 - half))
+    hi = int(math.ceil(1.0 + n / 2.0 + half))
+    if lo < 1 or hi > n:
+        return None
+    return lo - 1, hi - 1
+
+
+def ratio_halfwidth(a_times, b_times):
+    """Half-width of the 95% interval of the median of per-round B/A, relative to it."""
+    ratios = sorted(b / a for a, b in zip(a_times, b_times) if a > 0)  # noqa: B905 (3.7)
+    idx = median_ci_bounds(len(ratios))
+    if idx is None:
+        return float("inf")
+    n = len(ratios)
+    med = (ratios[(n - 1) // 2] + ratios[n // 2]) / 2.0
+    return (ratios[idx[1]] - ratios[idx[0]]) / 2.0 / med if med > 0 else float("inf")
+
+
+def measure(
+    fns,
+    warmup=10,
+    min_time_s=1.0,
+    min_runs=20,
+    max_runs=100000,
+    batch=1,
+    halfwidth=0.0,
+    max_time_s=0.0,
+    keep_times=False,
+):
     """Time one or several callables; several are interleaved run by run.
 
     Each callable is warmed up ``warmup`` times, then all are run in turn until every one
     has at least ``min_runs`` runs and ``min_time_s`` seconds have passed in total (or
-    ``max_runs`` is reached). Returns one ``summarize`` dict per callable.
+    ``max_runs`` is reached). With ``halfwidth`` > 0 and several callables, timing goes on
+    past ``min_time_s`` until the 95% interval of the median per-round ratio of each one to
+    the first is within +-``halfwidth`` (``stop``: "narrow") or ``max_time_s`` has passed
+    ("time_cap"). Returns one ``summarize`` dict per callable, with ``stop`` and, with
+    ``keep_times``, every run's time (``times_ms``, one per round when interleaved).
     """
     single = callable(fns)
     fns = [fns] if single else list(fns)
@@ -58,17 +98,42 @@ def measure(fns, warmup=10, min_time_s=1.0, min_runs=20, max_runs=100000, batch=
         for _ in range(warmup):
             fn()
     times = [[] for _ in fns]
+    adaptive = halfwidth > 0 and len(fns) > 1
+    cap = max(float(max_time_s), float(min_time_s))
     clock = time.perf_counter
     start = clock()
+    next_check = 0
+    stop = "fixed"
     while True:
         for i, fn in enumerate(fns):
             t0 = clock()
             fn()
             times[i].append(clock() - t0)
         n = len(times[0])
-        if n >= max_runs or (n >= min_runs and clock() - start >= min_time_s):
+        if n >= max_runs:
+            stop = "max_runs"
             break
-    stats = [summarize(t, batch) for t in times]
+        elapsed = clock() - start
+        if n < min_runs or elapsed < min_time_s:
+            continue
+        if not adaptive:
+            break
+        if n >= next_check:  # sorting every round would cost more than the timing
+            next_check = n + max(10, n // 20)
+            if all(ratio_halfwidth(times[0], t) <= halfwidth for t in times[1:]):
+                stop = "narrow"
+                break
+        if elapsed >= cap:
+            narrow = all(ratio_halfwidth(times[0], t) <= halfwidth for t in times[1:])
+            stop = "narrow" if narrow else "time_cap"
+            break
+    stats = []
+    for t in times:
+        st = summarize(t, batch)
+        st["stop"] = stop
+        if keep_times:
+            st["times_ms"] = [round(x * 1000.0, 4) for x in t]
+        stats.append(st)
     return stats[0] if single else stats
 
 
@@ -274,11 +339,15 @@ def run_models(
     opt_level="all",
     profile_nodes=False,
     save_optimized=False,
+    halfwidth=0.0,
+    max_time_s=0.0,
 ):
     """Benchmark ONNX models; returns one result dict per model, in order.
 
     ``save_optimized`` writes each optimized graph next to its model (``X.opt.onnx``);
     ``profile_nodes`` adds a per-node breakdown (``nodes``), measured after the timing.
+    Interleaved rows carry every round's time (``times_ms``) for the ratio's interval;
+    ``halfwidth``/``max_time_s`` keep timing until it is narrow enough (see ``measure``).
     """
     import onnxruntime as ort
 
@@ -300,7 +369,16 @@ def run_models(
         feeds = _feed(sess, batch)
         calls.append(lambda s=sess, f=feeds: s.run(None, f))
     if interleave and len(calls) > 1:
-        stats = measure(calls, warmup, min_time_s, min_runs, batch=batch)
+        stats = measure(
+            calls,
+            warmup,
+            min_time_s,
+            min_runs,
+            batch=batch,
+            halfwidth=halfwidth,
+            max_time_s=max_time_s,
+            keep_times=True,
+        )
     else:
         stats = [measure(c, warmup, min_time_s, min_runs, batch=batch) for c in calls]
     ident = device_identity()
@@ -365,6 +443,14 @@ def get_args_parser():
     p.add_argument("--min-time", type=float, default=1.0, help="seconds of timed runs (total)")
     p.add_argument("--min-runs", type=int, default=20)
     p.add_argument("--interleave", action="store_true", help="alternate the models run by run")
+    p.add_argument(
+        "--halfwidth",
+        type=float,
+        default=0.0,
+        help="interleaved: time until the 95%% interval of each ratio to the first model is "
+        "within +- this fraction (0: just --min-time)",
+    )
+    p.add_argument("--max-time", type=float, default=0.0, help="cap in seconds for --halfwidth")
     p.add_argument("--provider", default="CPUExecutionProvider")
     p.add_argument("--opt-level", default="all", choices=["disable", "basic", "extended", "all"])
     p.add_argument(
@@ -424,6 +510,8 @@ def _rows(args):
         args.opt_level,
         args.profile_nodes,
         args.save_optimized,
+        args.halfwidth,
+        args.max_time,
     )
 
 

@@ -35,7 +35,9 @@ class ControllerConfig:
     max_retries: int = 3
     # the project's one latency tolerance: a measured miss this small counts as noise
     tolerance: float = LATENCY_TOLERANCE
-    slack: float = 0.08  # measured this far under the budget: loosen and try again
+    # landing zone: a measured latency (median) in [1 - slack, 1] x budget; further under,
+    # loosen and try again (pruning less keeps accuracy)
+    slack: float = 0.05
     uniform: bool = False  # baseline: one keep ratio for every layer
 
     def to_dict(self) -> dict:
@@ -186,12 +188,18 @@ def verify_loop(
     measure: Callable | None,
     log: Callable[[str], None],
 ) -> ControllerResult:
-    """Allocate at a latency scale, measure, adjust the scale; bounded retries."""
+    """Allocate at a latency scale, measure, adjust the scale; bounded retries.
+
+    A plan is met when the upper end of its measured ratio's 95% interval is within
+    budget x (1 + tolerance) (``measured_verdict``); the search aims the measured median at
+    the landing zone [1 - slack, 1] x budget and stops there, tightening above it and
+    loosening below it. The least-pruned met plan is kept."""
     scale = 1.0
     attempts: list[dict] = []
     best: ControllerResult | None = None  # the least-pruned plan measured within budget
-    lo: tuple[float, float] | None = None  # largest scale measured within budget, its miss
-    hi: tuple[float, float] | None = None  # smallest scale measured over budget, its miss
+    lo: tuple[float, float] | None = None  # largest scale measured under the aim, its offset
+    hi: tuple[float, float] | None = None  # smallest scale measured over the aim, its offset
+    aim = 1.0 - cfg.slack / 2.0  # the middle of the landing zone
     for attempt in range(cfg.max_retries + 1):
         alloc = allocate_at(scale)
         rec = {
@@ -206,34 +214,59 @@ def verify_loop(
         pruned = apply_plan_(copy.deepcopy(model), alloc.plan, example_input)
         m = measure(model, pruned)
         judged = measured_verdict(budget, m, cfg.tolerance)
-        met, miss = judged.met, judged.latency_miss
+        met, miss = judged.met, judged.latency_miss  # miss of the interval's upper end
+        position = _position(budget, m)  # measured median / budget
         rec.update(
-            measured_latency_ms=m.pruned_ms, dense_latency_ms=m.dense_ms, ratio=m.ratio, miss=miss
+            measured_latency_ms=m.pruned_ms,
+            dense_latency_ms=m.dense_ms,
+            ratio=m.ratio,
+            miss=miss,
+            position=position,
+            met=met,
         )
-        log(
-            f"attempt {attempt}: predicted {alloc.metrics['latency_ms']:.3f} ms, measured "
-            f"{m.pruned_ms:.3f} ms vs dense {m.dense_ms:.3f} ms (ratio {m.ratio:.3f})"
-        )
+        if getattr(m, "interval", None) is not None:
+            rec["interval"] = m.interval.to_dict()
+        log(f"attempt {attempt}: predicted {alloc.metrics['latency_ms']:.3f} ms, " + _said(m))
         if met and (best is None or m.pruned_ms > best.measurement.pruned_ms):
             best = ControllerResult(alloc, attempts, m, True)
-        if met and miss >= -cfg.slack:
+        if met and position >= 1.0 - cfg.slack:
             break
-        # too slow: tighten; far under the budget: loosen (pruning less keeps accuracy).
-        # Once one scale met and one missed, interpolate between them (latency is a
-        # staircase in the widths, so a plain multiplicative step can oscillate).
-        if met:
-            lo = max(lo, (scale, miss), key=lambda t: t[0]) if lo else (scale, miss)
+        # over: tighten; under the landing zone: loosen. Once one scale landed under the
+        # aim and one over, interpolate between them (latency is a staircase in the
+        # widths, so a plain multiplicative step can oscillate).
+        offset = position / aim - 1.0
+        if not met:
+            offset = max(offset, 0.005)  # an interval reaching over the budget: tighten
+        if offset < 0:
+            lo = max(lo, (scale, offset), key=lambda t: t[0]) if lo else (scale, offset)
         else:
-            hi = min(hi, (scale, miss), key=lambda t: t[0]) if hi else (scale, miss)
-        if lo and hi:
-            (s_lo, m_lo), (s_hi, m_hi) = lo, hi
-            frac = (0.0 - m_lo) / (m_hi - m_lo) if m_hi != m_lo else 0.5
+            hi = min(hi, (scale, offset), key=lambda t: t[0]) if hi else (scale, offset)
+        if lo and hi and lo[0] < hi[0]:
+            (s_lo, o_lo), (s_hi, o_hi) = lo, hi
+            frac = (0.0 - o_lo) / (o_hi - o_lo) if o_hi != o_lo else 0.5
             scale = s_lo + min(0.9, max(0.1, frac)) * (s_hi - s_lo)
         else:
-            scale *= (1.0 / (1.0 + miss)) * (0.98 if not met else 0.99)
-        what = "misses the budget by" if not met else "is under the budget by"
-        log(f"measured latency {what} {abs(miss):.1%}; re-allocating (target x{scale:.3f})")
+            scale *= 1.0 / (1.0 + offset)
+        what = "reaches over the budget" if not met else "is under the landing zone"
+        log(
+            f"measured latency {what} (median at {position:.1%} of it, interval up to "
+            f"{1.0 + miss:.1%}); re-allocating (target x{scale:.3f})"
+        )
     if best is not None:
         best.attempts = attempts
         return best
     return ControllerResult(alloc, attempts, m, False)
+
+
+def _position(budget: Budget, m) -> float:
+    """The measured median as a fraction of the budget (ratio or milliseconds)."""
+    if budget.latency_ratio is not None:
+        return m.ratio / budget.latency_ratio
+    return m.pruned_ms / budget.latency_ms
+
+
+def _said(m) -> str:
+    """One measurement in words: the two latencies and the ratio with its interval."""
+    iv = getattr(m, "interval", None)
+    ratio = iv.describe() if iv is not None else f"{m.ratio:.3f}"
+    return f"measured {m.pruned_ms:.3f} ms vs dense {m.dense_ms:.3f} ms (ratio {ratio})"

@@ -1,33 +1,97 @@
 """Measure a pruned model against its dense twin on the device (one interleaved run, with
-the device profile's runtime)."""
+the device profile's runtime), with a 95% interval on their ratio."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch.nn as nn
+
+from edgeprune.runtimes.interval import RatioInterval
+
+DEFAULT_HALFWIDTH = 0.015  # time until the ratio's 95% interval is within +-1.5% ...
+DEFAULT_MAX_TIME_S = 12.0  # ... or this many seconds have passed
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """Latency of dense and pruned measured in the same interleaved run on the device."""
+    """Latency of dense and pruned measured in the same interleaved run on the device, and
+    the interval of pruned/dense (None where the runtime cannot interleave)."""
 
     dense_ms: float
     pruned_ms: float
     n_runs: int
     host: str
+    interval: RatioInterval | None = None
+    order: str = "dense_first"  # which model ran first in each round
+    identity: dict = field(default_factory=dict)  # the device agent's identity of the host
 
     @property
     def ratio(self) -> float:
-        return self.pruned_ms / self.dense_ms
+        """Pruned / dense: the median of per-round ratios when interleaved."""
+        return self.interval.median if self.interval else self.pruned_ms / self.dense_ms
+
+    @property
+    def ratio_upper(self) -> float:
+        """The upper end of the ratio's 95% interval (the ratio itself without one)."""
+        return self.interval.hi if self.interval else self.ratio
+
+    @property
+    def pruned_ms_upper(self) -> float:
+        """The pruned latency at the ratio's upper bound (for budgets in milliseconds)."""
+        return self.pruned_ms * self.ratio_upper / self.ratio if self.ratio else self.pruned_ms
+
+    def to_dict(self) -> dict:
+        """For report.json: latencies, the ratio and its interval, order, rounds, host."""
+        return {
+            "dense_latency_ms": self.dense_ms,
+            "pruned_latency_ms": self.pruned_ms,
+            "ratio": self.ratio,
+            "interval": self.interval.to_dict() if self.interval else None,
+            "order": self.order,
+            "n_runs": self.n_runs,
+            "host": self.host,
+        }
+
+
+def measurement_from_rows(
+    rows: list[dict], pruned_first: bool, host: str, target_halfwidth: float | None
+) -> Measurement:
+    """A Measurement from the two result rows of ``time_models`` (in upload order)."""
+    from edgeprune.runtimes.timing import pair_interval
+
+    pruned, dense = (rows[0], rows[1]) if pruned_first else (rows[1], rows[0])
+    return Measurement(
+        float(dense["latency_ms_median"]),
+        float(pruned["latency_ms_median"]),
+        int(pruned["n_runs"]),
+        host,
+        pair_interval(pruned, dense, target_halfwidth),
+        "pruned_first" if pruned_first else "dense_first",
+        dict(rows[0].get("device") or {}),
+    )
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long to time a pair: at least ``min_time_s``, then until the interval's
+    half-width is ``halfwidth`` or ``max_time_s`` has passed; which model runs first."""
+
+    min_time_s: float = 3.0
+    halfwidth: float = DEFAULT_HALFWIDTH
+    max_time_s: float = DEFAULT_MAX_TIME_S
+    pruned_first: bool = False
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 def make_measurer(
     device: str,
     input_size,
-    min_time_s: float = 3.0,
+    min_time_s: float | MeasureSettings = 3.0,
     host: str | None = None,
     *,
     key: str | None = None,
@@ -35,15 +99,18 @@ def make_measurer(
     python: str | None = None,
 ):
     """A function (dense, pruned) -> Measurement that times both models on ``device``
-    (over SSH with ``key``, ``ssh`` options and ``python`` when it is remote)."""
+    (over SSH with ``key``, ``ssh`` options and ``python`` when it is remote); every call
+    starts fresh sessions. ``min_time_s`` may be a full ``MeasureSettings``."""
     from edgeprune.devices.hosts import remote_python
     from edgeprune.devices.settings import device_settings
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
     from edgeprune.runtimes import check_capabilities, time_models
     from edgeprune.targets import make_target
 
+    ms = min_time_s if isinstance(min_time_s, MeasureSettings) else MeasureSettings(min_time_s)
     dev = device_settings(device)
-    settings = dev.run_settings(interleave=True, min_time_s=min_time_s, min_runs=50, warmup=20)
+    settings = dev.run_settings(interleave=True, min_time_s=ms.min_time_s, min_runs=50, warmup=20)
+    settings = replace(settings, halfwidth=ms.halfwidth, max_time_s=ms.max_time_s)
     runtime = check_capabilities(dev.runtime, settings, n_models=2)  # before any export
     where = host or dev.host
     ssh_config = getattr(ssh, "ssh_config", None)
@@ -52,20 +119,18 @@ def make_measurer(
 
     def measure(dense: nn.Module, pruned: nn.Module) -> Measurement:
         with tempfile.TemporaryDirectory(prefix="edgeprune-verify-") as tmp:
-            paths = [os.path.join(tmp, "dense.onnx"), os.path.join(tmp, "pruned.onnx")]
+            order = [("pruned", pruned), ("dense", dense)]
+            if not ms.pruned_first:
+                order.reverse()
+            paths = [os.path.join(tmp, f"{name}.onnx") for name, _ in order]
             cfg = ExportConfig(dynamic_batch=False)
-            export_onnx(dense.eval(), input_size, paths[0], cfg)
-            export_onnx(pruned.eval(), input_size, paths[1], cfg)
+            for path, (_, m) in zip(paths, order, strict=True):
+                export_onnx(m.eval(), input_size, path, cfg)
             target = make_target(where, key=key, options=ssh)
             try:
                 res = time_models(target, paths, runtime, settings, python)
             finally:
                 target.close()
-        return Measurement(
-            float(res[0]["latency_ms_median"]),
-            float(res[1]["latency_ms_median"]),
-            int(res[1]["n_runs"]),
-            where or "local",
-        )
+        return measurement_from_rows(res, ms.pruned_first, where or "local", ms.halfwidth or None)
 
     return measure

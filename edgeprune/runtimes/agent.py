@@ -46,6 +46,9 @@ def agent_argv(
     ]
     if settings.interleave and len(model_names) > 1:
         argv.append("--interleave")
+        if settings.halfwidth > 0:
+            argv += ["--halfwidth", repr(float(settings.halfwidth))]
+            argv += ["--max-time", repr(float(settings.max_time_s))]
     if settings.profile_nodes:
         argv.append("--profile-nodes")
     if settings.save_optimized:

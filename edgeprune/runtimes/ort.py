@@ -53,6 +53,8 @@ class OrtRuntime:
             interleave=settings.interleave,
             provider=settings.provider,
             opt_level=settings.opt_level,
+            halfwidth=settings.halfwidth,
+            max_time_s=settings.max_time_s,
         )
 
 

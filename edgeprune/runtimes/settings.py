@@ -75,6 +75,10 @@ class AgentSettings:
     precision: str = "fp32"
     profile_nodes: bool = False
     save_optimized: bool = False
+    # interleaved pairs: time past min_time_s until the ratio's 95% interval is within
+    # +-halfwidth, or max_time_s has passed (0: min_time_s only)
+    halfwidth: float = 0.0
+    max_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         from edgeprune.errors import UserError
@@ -83,6 +87,8 @@ class AgentSettings:
             raise UserError("threads, batch and min-runs must be >= 1 and warmup >= 0")
         if self.min_time_s < 0:
             raise UserError("--min-time must not be negative")
+        if self.halfwidth < 0 or self.max_time_s < 0:
+            raise UserError("the interval half-width and the time cap must not be negative")
         if self.opt_level not in OPT_LEVELS:
             raise UserError(f"opt level {self.opt_level!r} is not one of {', '.join(OPT_LEVELS)}")
         check_provider(self.provider)
@@ -99,4 +105,5 @@ class AgentSettings:
 
     def timeout_s(self, n_models: int) -> float:
         """A generous wall-clock limit for one benchmark call on a slow device."""
-        return 300.0 + n_models * (20.0 * self.min_time_s + 2.0 * self.min_runs + self.warmup)
+        timed = max(self.min_time_s, self.max_time_s)
+        return 300.0 + n_models * (20.0 * timed + 2.0 * self.min_runs + self.warmup)

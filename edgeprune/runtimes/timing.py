@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from edgeprune.runtimes.interval import RatioInterval, ratio_interval
 from edgeprune.runtimes.registry import Runtime, get_runtime, require_capability
 from edgeprune.runtimes.session import DeviceSession
 from edgeprune.runtimes.settings import AgentSettings
@@ -44,6 +45,10 @@ def time_models(
 ) -> list[dict]:
     """Time ``model_paths`` on ``target`` with ``runtime``; one result dict per model, in order.
 
+    Timed interleaved, every row after the first carries ``ratio_interval`` (its ratio to
+    the first model: median of per-round ratios, 95% interval, rounds, spread, why timing
+    stopped; see ``pair_interval``) and every row its per-round ``times_ms``.
+
     Capabilities are checked before anything is uploaded. The runtime's files, the models
     and ``extra_files`` (e.g. ``X.check.npz``) go to a fresh remote dir that is removed at
     the end. ``fetch`` maps a key of the first result naming a file the runtime wrote (e.g.
@@ -52,7 +57,26 @@ def time_models(
     rt = check_capabilities(runtime, settings, len(model_paths))
     with DeviceSession(target, rt, model_paths, python, extra_files) as session:
         rows = session.run(settings)
+        for row in rows[1:]:
+            iv = pair_interval(row, rows[0], settings.halfwidth or None)
+            if iv is not None:
+                row["ratio_interval"] = iv.to_dict()
         for key, local in (fetch or {}).items():
             if rows and rows[0].get(key):
                 session.fetch(rows[0][key], local)
     return rows
+
+
+_AGENT_STOPS = {"narrow": "narrow", "time_cap": "time_cap", "max_runs": "time_cap"}
+
+
+def pair_interval(
+    num: Mapping, den: Mapping, target_halfwidth: float | None = None
+) -> RatioInterval | None:
+    """The interval of ``num``/``den`` from two rows timed interleaved (their per-round
+    ``times_ms``), or None when the rows carry no round times (not interleaved)."""
+    a, b = den.get("times_ms"), num.get("times_ms")
+    if not a or not b or len(a) != len(b):
+        return None
+    stop = _AGENT_STOPS.get(str(num.get("stop")), "fixed") if target_halfwidth else None
+    return ratio_interval(a, b, target_halfwidth=target_halfwidth, stop=stop)

@@ -1,0 +1,99 @@
+"""The controller's acceptance rule on scripted measurements: a plan is met only when the
+upper end of its ratio's 95% interval is within budget x (1 + tolerance), and the search
+aims the measured median at the landing zone [0.95, 1.00] x budget."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgeprune.budget import Budget
+from edgeprune.budget.allocator import Allocation
+from edgeprune.budget.controller import ControllerConfig, verify_loop
+from edgeprune.budget.verdict import measured_verdict
+from edgeprune.budget.verify import Measurement
+from edgeprune.models import create_model
+from edgeprune.runtimes.interval import RatioInterval
+from edgeprune.surgery import Plan
+
+BUDGET = Budget(latency_ratio=0.5, device="x")
+DENSE_MS = 10.0
+
+
+def _measurement(median: float, halfwidth: float) -> Measurement:
+    iv = RatioInterval(median, median * (1 - halfwidth), median * (1 + halfwidth), 400, 0.02)
+    return Measurement(DENSE_MS, DENSE_MS * median, 400, "scripted", iv)
+
+
+def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig()):
+    """verify_loop where the table promises 0.5 * scale and the device measures
+    ``device_ratio(scale)`` with a +-``halfwidth`` interval."""
+    model = create_model("resnet8").eval()
+    scales = []
+
+    def allocate_at(scale):
+        scales.append(scale)
+        metrics = {"latency_ms": DENSE_MS * 0.5 * scale}
+        return Allocation({}, Plan({}), metrics, {"latency_ms": DENSE_MS}, {}, 0, [])
+
+    def measure(dense, pruned):
+        return _measurement(device_ratio(scales[-1]), halfwidth)
+
+    res = verify_loop(
+        model, allocate_at, BUDGET, torch.randn(1, 3, 32, 32), cfg, measure, lambda m: None
+    )
+    return res, scales
+
+
+@pytest.mark.parametrize(
+    ("median", "halfwidth", "met"),
+    [
+        (0.505, 0.01, True),  # upper 0.510 <= 0.515
+        (0.500, 0.04, False),  # median on the budget, interval reaching 0.520: not shown
+        (0.514, 0.0, True),  # just under budget x (1 + tolerance)
+        (0.470, 0.10, False),  # a wide interval fails even far under
+    ],
+)
+def test_met_is_judged_on_the_upper_bound(median, halfwidth, met):
+    assert measured_verdict(BUDGET, _measurement(median, halfwidth), 0.03).met is met
+
+
+def test_milliseconds_budget_is_judged_on_the_upper_bound_too():
+    m = _measurement(0.5, 0.04)  # 5.0 ms, upper 5.2 ms
+    assert not measured_verdict(Budget(latency_ms=5.1, device="x"), m, 0.0).met
+    assert measured_verdict(Budget(latency_ms=5.2, device="x"), m, 0.0).met
+
+
+def test_a_plan_in_the_landing_zone_is_accepted_at_once():
+    res, scales = _run(lambda s: 0.49 * s)
+    assert scales == [1.0] and res.budget_met_latency
+    assert res.attempts[0]["met"] and 0.95 <= res.attempts[0]["position"] <= 1.0
+
+
+def test_a_slow_device_tightens_until_the_interval_fits():
+    res, scales = _run(lambda s: 0.55 * s)  # the device is 10% slower than the table
+    assert len(scales) >= 2 and scales[1] < 1.0
+    assert not res.attempts[0]["met"] and res.budget_met_latency
+    final = res.measurement
+    assert final.interval.hi <= 0.5 * 1.03 and final.ratio >= 0.95 * 0.5
+
+
+def test_far_under_the_budget_loosens_into_the_landing_zone():
+    res, scales = _run(lambda s: 0.40 * s)  # the plan is 20% faster than asked
+    assert res.attempts[0]["met"] and res.attempts[0]["position"] < 0.95
+    assert scales[1] > 1.0 and res.budget_met_latency
+    assert 0.95 * 0.5 <= res.measurement.ratio <= 0.5 * 1.03
+
+
+def test_staircase_latency_keeps_the_least_pruned_met_plan():
+    # latency jumps between scales: no scale lands in the zone; the best met plan is kept
+    res, scales = _run(lambda s: 0.42 if s < 1.05 else 0.56)
+    assert len(scales) == ControllerConfig().max_retries + 1
+    assert res.budget_met_latency and res.measurement.ratio == pytest.approx(0.42)
+
+
+def test_an_interval_too_wide_to_show_the_budget_is_never_met():
+    res, _ = _run(lambda s: 0.5 * s, halfwidth=0.2)
+    assert res.budget_met_latency is False
+    assert all(not a["met"] for a in res.attempts)
+    assert all(a["interval"]["hi"] > 0.515 for a in res.attempts)
