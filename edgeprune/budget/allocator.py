@@ -5,11 +5,18 @@ less, the next multiple of 8 or 16 below, or 0 for the inner layer of a residual
 which removes the block), take the move with the most budget-metric saved per unit of
 channel importance lost. Moves that save nothing (64 -> 61 when 61 is not faster than 64
 on the device) are never taken, so the allocator follows the runtime's alignment steps.
+
+Count budgets (FLOPs, params, weight and activation bytes) are met at or under their limit,
+judged on the exact counts of the plan applied to the model (:func:`land_counts`): where the
+cost model's counts differ from the real ones, the count targets are tightened and the
+allocation is repeated; where the granularity (min keep, alignment) cannot get under, the
+allocation says so (``Allocation.landing``) and logs the step it could not go below.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -36,6 +43,10 @@ class AllocatorConfig:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+COUNT_METRICS = frozenset({"params", "flops", "weight_bytes", "activation_bytes"})
+LANDING_TRIES = 4  # allocations tried to land count budgets on the exact counts
 
 
 @dataclass
@@ -71,6 +82,10 @@ class Targets:
             t["latency_ms"] *= latency_scale
         return cls(t)
 
+    def scaled_counts(self, scale: float) -> Targets:
+        """These targets with every count limit times ``scale`` (latency unchanged)."""
+        return Targets({k: v * scale if k in COUNT_METRICS else v for k, v in self.limits.items()})
+
     def violated(self, metrics: dict[str, float]) -> dict[str, float]:
         """The limits ``metrics`` (predicted: judged exactly) miss: metric -> limit."""
         return verdict(metrics, self.limits).violated
@@ -87,6 +102,7 @@ class Allocation:
     targets: dict[str, float]
     steps: int
     dropped_blocks: list[str]
+    landing: dict = field(default_factory=dict)  # exact counts and count-target scale used
 
 
 def fixed_groups(scores: dict[str, torch.Tensor]) -> set[str]:
@@ -141,15 +157,76 @@ def allocate(
     ``scores`` gives one importance per channel of each group (higher: keep). Groups in
     ``droppable`` are inner layers of residual blocks, which may go to 0 (block removed).
     ``latency_scale`` (< 1) tightens the latency target after a measured miss. A group
-    whose scores are all +inf is never cut (see :func:`fixed_groups`).
+    whose scores are all +inf is never cut (see :func:`fixed_groups`). Count budgets
+    land at or under their limit on the exact counts (:func:`land_counts`).
     """
+
+    def at(count_scale: float) -> Allocation:
+        return _allocate(cost, groups, scores, budget, droppable, cfg, latency_scale, count_scale)
+
+    return land_counts(cost, at)
+
+
+def land_counts(cost: CostModel, allocate_at: Callable[[float], Allocation]) -> Allocation:
+    """``allocate_at(count_scale)`` until the plan's exact counts meet the count targets.
+
+    The allocation is judged (``budget/verdict.py``, exact) on the counts of its plan
+    applied to the model; on a miss the count targets are tightened by how far the exact
+    count exceeds its limit, at most ``LANDING_TRIES`` times. The last miss is recorded in
+    ``Allocation.landing`` with the step it could not go below, and logged.
+    """
+    scale, alloc = 1.0, None
+    for attempt in range(LANDING_TRIES):
+        try:
+            alloc = allocate_at(scale)
+        except InfeasibleBudget:
+            if attempt == 0:
+                raise
+            break  # tighter than the granularity allows: keep the closest so far
+        limits = {k: v for k, v in alloc.targets.items() if k in COUNT_METRICS}
+        if not limits or getattr(cost, "model", None) is None:
+            return alloc
+        exact = cost.counted(alloc.plan)
+        missed = verdict(exact, limits).violated
+        alloc.landing = {"count_scale": scale, "counted": exact}
+        if not missed:
+            return alloc
+        scale *= min(limits[k] / exact[k] for k in missed) * (1.0 - 1e-4)
+    exact = alloc.landing["counted"]
+    missed = verdict(exact, {k: alloc.targets[k] for k in COUNT_METRICS & alloc.targets.keys()})
+    k, limit = next(iter(missed.violated.items()))
+    step = exact[k] / limit - 1.0
+    alloc.landing["missed"] = {k: limit}
+    alloc.landing["step"] = step
+    from edgeprune.log import get_logger
+
+    get_logger("budget").warning(
+        f"the allocator could not land {k} at or under {limit:.6g}: its closest plan counts "
+        f"{exact[k]:.6g} ({step:+.2%}), the step its granularity (min keep, alignment) "
+        "could not go below"
+    )
+    return alloc
+
+
+def _allocate(
+    cost: CostModel,
+    groups: list[PrunableGroup],
+    scores: dict[str, torch.Tensor],
+    budget: Budget,
+    droppable: set[str] | None,
+    cfg: AllocatorConfig | None,
+    latency_scale: float,
+    count_scale: float,
+) -> Allocation:
+    """One greedy allocation with the count targets scaled by ``count_scale``."""
     cfg = cfg or AllocatorConfig()
     fixed = fixed_groups(scores)
     droppable = (droppable or set()) - fixed
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
-    targets = Targets.from_budget(budget, dense_m, latency_scale)
-    _check_feasible(cost, groups, droppable, cfg, targets, fixed)
+    judged = Targets.from_budget(budget, dense_m, latency_scale)
+    targets = judged.scaled_counts(count_scale)
+    _check_feasible(cost, groups, droppable, cfg, judged, fixed)
     order, norm = {}, {}
     for g in groups:
         s = scores[g.name].detach().float().cpu()
@@ -193,10 +270,10 @@ def allocate(
         raise InfeasibleBudget(_infeasible_message(targets, metrics))
     plan = Plan(
         {g: sorted(order[g][:w].tolist()) for g, w in widths.items() if w != dense[g]},
-        meta={"allocator": cfg.to_dict(), "targets": targets.limits},
+        meta={"allocator": cfg.to_dict(), "targets": judged.limits},
     )
     dropped = [g for g, w in widths.items() if w == 0]
-    return Allocation(widths, plan, metrics, dense_m, targets.limits, steps, dropped)
+    return Allocation(widths, plan, metrics, dense_m, judged.limits, steps, dropped)
 
 
 def groups_by(groups: list[PrunableGroup]) -> dict[str, PrunableGroup]:

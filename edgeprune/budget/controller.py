@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from edgeprune.budget.allocator import Allocation, AllocatorConfig, Targets, allocate
+from edgeprune.budget.allocator import (
+    Allocation,
+    AllocatorConfig,
+    Targets,
+    allocate,
+    land_counts,
+)
 from edgeprune.budget.budget import Budget
 from edgeprune.budget.costmodel import CostModel
 from edgeprune.budget.verdict import LATENCY_TOLERANCE, measured_verdict
@@ -67,10 +73,18 @@ class ControllerResult:
 def uniform_allocate(
     cost: CostModel, groups: list[PrunableGroup], scores, budget: Budget, latency_scale=1.0
 ) -> Allocation:
-    """Peer baseline: the largest single keep ratio (L1 order per layer) meeting the budget."""
+    """Peer baseline: the largest single keep ratio (L1 order per layer) meeting the budget
+    (count budgets on the exact counts: ``land_counts``)."""
+    return land_counts(
+        cost, lambda cs: _uniform_at(cost, groups, scores, budget, latency_scale, cs)
+    )
+
+
+def _uniform_at(cost, groups, scores, budget: Budget, latency_scale, count_scale) -> Allocation:
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
-    targets = Targets.from_budget(budget, dense_m, latency_scale)
+    judged = Targets.from_budget(budget, dense_m, latency_scale)
+    targets = judged.scaled_counts(count_scale)
 
     def widths_at(r: float) -> dict[str, int]:
         return {g.name: max(1, math.ceil(r * g.channels)) for g in groups}
@@ -90,9 +104,9 @@ def uniform_allocate(
             for g in groups
             if widths[g.name] < g.channels
         },
-        meta={"allocator": "uniform", "keep_ratio": lo, "targets": targets.limits},
+        meta={"allocator": "uniform", "keep_ratio": lo, "targets": judged.limits},
     )
-    return Allocation(widths, plan, cost.metrics(widths), dense_m, targets.limits, 0, [])
+    return Allocation(widths, plan, cost.metrics(widths), dense_m, judged.limits, 0, [])
 
 
 def threshold_allocate(
@@ -110,10 +124,24 @@ def threshold_allocate(
     scores, with ties broken by a stable global ranking so that any share is reachable);
     finds the largest k whose network meets the budget. A layer left with no filter keeps
     its best one, unless it is the inner layer of a residual block (then the block goes).
+    Count budgets land on the exact counts (``land_counts``).
     """
+
+    def at(count_scale: float) -> Allocation:
+        return _threshold_at(
+            cost, groups, scores, budget, droppable, cfg, latency_scale, count_scale
+        )
+
+    return land_counts(cost, at)
+
+
+def _threshold_at(
+    cost, groups, scores, budget, droppable, cfg, latency_scale, count_scale
+) -> Allocation:
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
-    targets = Targets.from_budget(budget, dense_m, latency_scale)
+    judged = Targets.from_budget(budget, dense_m, latency_scale)
+    targets = judged.scaled_counts(count_scale)
     flat = torch.cat([scores[g.name].detach().float().flatten().cpu() for g in groups])
     owner = torch.cat([torch.full((g.channels,), i) for i, g in enumerate(groups)])
     ranking = torch.argsort(flat, descending=True, stable=True)
@@ -147,10 +175,10 @@ def threshold_allocate(
         offset += g.channels
     p = 1.0 - lo / max(1, flat.numel())
     plan = Plan(
-        keep, meta={"allocator": "threshold", "p": p, "theta": theta, "targets": targets.limits}
+        keep, meta={"allocator": "threshold", "p": p, "theta": theta, "targets": judged.limits}
     )
     dropped = [g for g, w in widths.items() if w == 0]
-    return Allocation(widths, plan, cost.metrics(widths), dense_m, targets.limits, 0, dropped)
+    return Allocation(widths, plan, cost.metrics(widths), dense_m, judged.limits, 0, dropped)
 
 
 def decide(

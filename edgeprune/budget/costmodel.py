@@ -1,11 +1,16 @@
 """Prices a width assignment on every budget metric, incrementally per group.
 
 The controller never measures: it asks this cost model, which combines static counts
-computed from the executed-op list and the device's latency predictor (table-based).
+computed from the executed-op list and, only when it is given one (a latency budget on a
+device), the device's latency predictor (table-based). Without a predictor nothing is priced
+in latency (``latency_ms`` is NaN) and no latency table is needed. ``counted(plan)`` gives
+the exact counts of a plan applied to the model, for landing count budgets.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,18 +32,22 @@ class OpPrice:
 def _static(op: LayerOp, ci: int, co: int) -> OpPrice:
     if ci == 0 or co == 0:
         return OpPrice(0.0, 0.0, 0.0)
-    h_out = max(1, op.h_in // max(1, op.stride))
-    w_out = max(1, op.w_in // max(1, op.stride))
+    h_out = max(1, math.ceil(op.h_in / max(1, op.stride)))
+    w_out = max(1, math.ceil(op.w_in / max(1, op.stride)))
     act = 4.0 * (ci * op.h_in * op.w_in + co * h_out * w_out)
+    extra = op.extra_params * co
     if op.op == "conv":
-        groups = op.groups if op.groups > 1 else 1
+        groups = op.groups if op.groups > 1 else 1  # group count is kept when pruned
         weights = (ci // groups) * co * op.kernel * op.kernel
-        return OpPrice(weights + 2 * co, weights * h_out * w_out, act)
+        return OpPrice(weights + extra, weights * h_out * w_out, act)
     if op.op == "dwconv":
         weights = co * op.kernel * op.kernel
-        return OpPrice(weights + 2 * co, weights * h_out * w_out, act)
+        return OpPrice(weights + extra, weights * h_out * w_out, act)
     if op.op == "linear":
-        return OpPrice(ci * co + co, ci * co, 4.0 * (ci + co))
+        tokens = op.h_in * op.w_in
+        return OpPrice(ci * co + extra, ci * co * tokens, 4.0 * tokens * (ci + co))
+    if op.op == "layernorm":
+        return OpPrice(float(extra), 0.0, act)
     return OpPrice(0.0, 0.0, act)
 
 
@@ -48,6 +57,7 @@ class CostModel:
     def __init__(self, model, groups: list[PrunableGroup], input_size, predictor=None) -> None:
         self.groups = {g.name: g for g in groups}
         self.predictor = predictor
+        self.model, self.input_size = model, tuple(input_size) if input_size else None
         self.ops = list(predictor.ops) if predictor is not None else extract_ops(model, input_size)
         self.by_name = {o.name: o for o in self.ops}
         self.affected = {g.name: self._affected_ops(g) for g in groups}
@@ -117,4 +127,26 @@ class CostModel:
             "params": d_par,
             "flops": d_flo,
             "weight_bytes": 4.0 * d_par,
+        }
+
+    def counted(self, plan) -> dict[str, float]:
+        """Exact counts (params, FLOPs, weight and activation bytes) of ``plan`` applied
+        to a copy of the model: what a count budget is finally judged on."""
+        import torch
+
+        from edgeprune.cost import count
+        from edgeprune.surgery import apply_plan_
+
+        if self.model is None:
+            raise ValueError("this cost model was built without its model")
+        size = self.input_size or (3, 32, 32)
+        slim = copy.deepcopy(self.model)
+        if plan.keep:
+            apply_plan_(slim, plan, torch.zeros(1, *size))
+        c = count(slim, size)
+        return {
+            "params": float(c.params),
+            "flops": float(c.flops),
+            "weight_bytes": float(c.weight_bytes),
+            "activation_bytes": float(c.peak_activation_bytes),
         }

@@ -128,20 +128,58 @@ def pick_calibration(profile, signature: str):
     return "none", Calibration()
 
 
-class LatencyPredictor:
-    """Prices one traced model structure under any widths, from a profile's table."""
+def unpriced(op: LayerOp, device: str, model: str | None = None) -> str:
+    """The one sentence for an op a device's table cannot price: the op and the command
+    that profiles it."""
+    what = f"{op.name} ({op.module or op.op})"
+    if op.op != "unknown":
+        g = f" groups={op.groups}" if op.op == "conv" and op.groups > 1 else ""
+        what += f" as {op.op}{g} k={op.kernel} s={op.stride} at {op.h_in}x{op.w_in}"
+    return (
+        f"the latency table of device '{device}' cannot price layer {what}; profile it with "
+        f"'edgeprune profile --device {device} --model {model or 'MODEL'}'"
+    )
 
-    def __init__(self, ops: Sequence[LayerOp], profile, table: LatencyTable | None = None):
+
+class LatencyPredictor:
+    """Prices one traced model structure under any widths, from a profile's table.
+
+    Refuses, in one sentence (:func:`unpriced`), a model with an op the table cannot
+    price: a layer extraction does not know (``unknown``) or an op family never profiled.
+    """
+
+    def __init__(
+        self,
+        ops: Sequence[LayerOp],
+        profile,
+        table: LatencyTable | None = None,
+        model_name: str | None = None,
+    ):
         self.ops = list(ops)
         self.profile = profile
         self.table = table if table is not None else profile_table(profile)
         self.by_name = {o.name: o for o in self.ops}
+        for o in self.ops:
+            if not self._priceable(o):
+                raise UserError(unpriced(o, profile.name, model_name))
         self.signature = ops_signature(self.ops)
         self.calibration_name, self.calibration = pick_calibration(profile, self.signature)
 
     @classmethod
-    def from_model(cls, model, input_size: Sequence[int], profile) -> LatencyPredictor:
-        return cls(extract_ops(model, input_size, batch=profile.identity.batch), profile)
+    def from_model(
+        cls, model, input_size: Sequence[int], profile, model_name: str | None = None
+    ) -> LatencyPredictor:
+        ops = extract_ops(model, input_size, batch=profile.identity.batch)
+        return cls(ops, profile, model_name=model_name)
+
+    def _priceable(self, op: LayerOp) -> bool:
+        if op.op == "unknown":
+            return False
+        if op.op == "add":  # priced after a k x k conv, or any conv at that size
+            return any(
+                self.table.has_family("add", k, 1, op.h_in, op.w_in) for k in (op.kernel, 3, 1)
+            )
+        return self.table.has_family(op.op, op.kernel, op.stride, op.h_in, op.w_in, op.groups)
 
     def op_cost(self, op: LayerOp, widths: Mapping[str, int] | None = None) -> float:
         """Table latency (ms) of one op under ``widths``; 0 for a removed op."""
@@ -154,7 +192,7 @@ class LatencyPredictor:
             k = next(
                 (kk for kk in (3, 1) if self.table.has_family("add", kk, 1, op.h_in, op.w_in)), k
             )
-        return self.table.lookup(op.op, ci, co, k, op.stride, op.h_in, op.w_in)
+        return self.table.lookup(op.op, ci, co, k, op.stride, op.h_in, op.w_in, op.groups)
 
     def table_ms(self, widths: Mapping[str, int] | None = None) -> float:
         return sum(self.op_cost(o, widths) for o in self.ops)

@@ -12,13 +12,20 @@ ones. That is how the steps of the runtime (blocked layout lost at 15 channels, 
 
 Ops (what the runtime executes after its fusions):
 
-``conv``          Conv + folded BN (+ ReLU/ReLU6 fused), groups == 1
+``conv``          Conv + folded BN (+ ReLU/ReLU6 fused); ``groups`` > 1 is a grouped conv,
+                  its own family (the group count is part of the key, channels vary)
 ``dwconv``        depthwise Conv (+BN+act), ``c_in == c_out == groups``
 ``add``           residual add (+ the ReLU after it): the marginal cost, ~0 where fused
 ``pad_shortcut``  option-A shortcut: strided slice + zero channel pad
 ``pool``          global average pool (kernel = input size)
 ``maxpool``       max pool (kernel, stride)
-``linear``        fully connected (``h_in == w_in == 1``)
+``linear``        fully connected (``h_in`` = the tokens it runs on, 1 after a flatten)
+``hardsigmoid``, ``hardswish``, ``silu``, ``sigmoid``, ``gelu``
+                  a standalone activation on a ``c x h x w`` map (``c_in == c_out``)
+``mul``           squeeze-and-excitation multiply: a map times a per-channel factor
+``shuffle``       channel shuffle (reshape, transpose, reshape; kernel = its groups)
+``concat``        channel concatenation (kernel = the number of inputs, channels = output)
+``layernorm``     LayerNorm over ``c`` channels at each of ``h x w`` positions
 """
 
 from __future__ import annotations
@@ -51,16 +58,22 @@ REQUIRED_COLUMNS = (
     "n_runs",
 )
 OPTIONAL_COLUMNS = ("method", "chain", "note")
-KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear")
+ACTIVATION_OPS = ("hardsigmoid", "hardswish", "silu", "sigmoid", "gelu")
+ELEMENTWISE_OPS = ACTIVATION_OPS + ("mul", "shuffle", "concat", "layernorm")
+KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear") + ELEMENTWISE_OPS
 KNOWN_DTYPES = ("float32", "float16", "int8")
 _INT_COLUMNS = ("c_in", "c_out", "kernel", "stride", "groups", "h_in", "w_in", "batch", "threads")
 
-FamilyKey = tuple  # (op, kernel, stride, depthwise, h_in, w_in)
+FamilyKey = tuple  # (op, kernel, stride, h_in, w_in, groups)
 
 
-def family_key(op: str, kernel: int, stride: int, h_in: int, w_in: int) -> FamilyKey:
-    """The part of a configuration that must match exactly (channels are interpolated)."""
-    return (op, int(kernel), int(stride), int(h_in), int(w_in))
+def family_key(
+    op: str, kernel: int, stride: int, h_in: int, w_in: int, groups: int = 1
+) -> FamilyKey:
+    """The part of a configuration that must match exactly (channels are interpolated);
+    ``groups`` counts only for a grouped ``conv`` (a depthwise conv's equals its channels)."""
+    g = int(groups) if op == "conv" else 1
+    return (op, int(kernel), int(stride), int(h_in), int(w_in), max(1, g))
 
 
 def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.DataFrame:
@@ -147,9 +160,10 @@ class LatencyTable:
         self.dtype = str(first["dtype"])
         self._families: dict[FamilyKey, _Family] = {}
         self._memo: dict[tuple, float] = {}
-        cols = ["op", "kernel", "stride", "h_in", "w_in", "c_in", "c_out", "latency_ms_median"]
-        for op, k, s, h, w, ci, co, lat in df[cols].itertuples(index=False, name=None):
-            fam = self._families.setdefault(family_key(op, k, s, h, w), _Family())
+        cols = ["op", "kernel", "stride", "h_in", "w_in", "groups", "c_in", "c_out"]
+        cols.append("latency_ms_median")
+        for op, k, s, h, w, g, ci, co, lat in df[cols].itertuples(index=False, name=None):
+            fam = self._families.setdefault(family_key(op, k, s, h, w, g), _Family())
             fam.values[(int(ci), int(co))] = float(lat)
             if ci != co:
                 fam.diagonal = False
@@ -167,25 +181,37 @@ class LatencyTable:
         """The family keys this table covers."""
         return sorted(self._families)
 
-    def has_family(self, op: str, kernel: int, stride: int, h_in: int, w_in: int) -> bool:
-        return family_key(op, kernel, stride, h_in, w_in) in self._families
+    def has_family(
+        self, op: str, kernel: int, stride: int, h_in: int, w_in: int, groups: int = 1
+    ) -> bool:
+        return family_key(op, kernel, stride, h_in, w_in, groups) in self._families
 
     def lookup(
-        self, op: str, c_in: int, c_out: int, kernel: int, stride: int, h_in: int, w_in: int
+        self,
+        op: str,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int,
+        h_in: int,
+        w_in: int,
+        groups: int = 1,
     ) -> float:
         """Latency in ms of one op, interpolated; ``UserError`` when outside the table."""
-        key = (op, c_in, c_out, kernel, stride, h_in, w_in)
+        key = (op, c_in, c_out, kernel, stride, h_in, w_in, groups)
         hit = self._memo.get(key)
         if hit is not None:
             return hit
-        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in))
+        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in, groups))
         if fam is None:
+            g = f" groups={groups}" if op == "conv" and groups > 1 else ""
             raise UserError(
-                f"{self.source} has no entry for {op} k={kernel} s={stride} at {h_in}x{w_in}; "
-                "profile this model with 'edgeprune profile --model ...' first"
+                f"{self.source} has no entry for {op}{g} k={kernel} s={stride} at "
+                f"{h_in}x{w_in}; profile this model with 'edgeprune profile --model ...' first"
             )
         if fam.diagonal:
-            if c_in != c_out and op not in ("dwconv", "add", "pool", "maxpool"):
+            diagonal_ops = ("dwconv", "add", "pool", "maxpool") + ELEMENTWISE_OPS
+            if c_in != c_out and op not in diagonal_ops:
                 raise UserError(f"{self.source}: {op} rows have c_in == c_out only")
             lo, hi, t = self._bracket(fam.cin, c_in, op, "channels")
             val = (1 - t) * fam.values[(lo, lo)] + t * fam.values[(hi, hi)]

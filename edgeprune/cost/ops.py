@@ -13,6 +13,14 @@ other widths without rebuilding the model::
 Widths are output-channel counts keyed by conv layer name (the names of
 ``model.named_modules()``, the same keys as a ``Plan``). A conv of width 0 removes itself,
 the conv that reads it, and the residual add of that branch (a dropped block).
+
+Besides convs, adds and pools it lists the ops of mobile and transformer-style networks:
+standalone activations (``hardsigmoid``, ``hardswish``, ``silu``, ``sigmoid``, ``gelu``),
+the squeeze-and-excitation multiply (``mul``, a map times a per-channel factor), grouped
+convs (``conv`` with ``groups`` > 1), channel ``shuffle`` (kernel = its groups), ``concat``
+(kernel = the number of inputs) and ``layernorm``. A layer it does not know becomes an
+``unknown`` op naming its module path and type: counting ignores it, and only a latency
+prediction refuses it (in one sentence naming the command that profiles it).
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ class LayerOp:
     c_in_from: str | None = None
     c_out_from: str | None = None
     branch: str | None = None  # add: the conv producing the residual branch
+    module: str | None = None  # the module type (for messages; an ``unknown`` op's only key)
+    c_in_mult: int = 1  # linear after a flatten: input features per source channel
+    extra_params: int = 0  # per output channel besides the weights (bias, folded norm)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,7 +69,7 @@ def resolve_op(
     """(c_in, c_out) of an op under a width override; (0, 0) when the op is removed."""
     if not widths:
         return op.c_in, op.c_out
-    ci = widths.get(op.c_in_from, op.c_in) if op.c_in_from else op.c_in
+    ci = widths[op.c_in_from] * op.c_in_mult if op.c_in_from in widths else op.c_in
     co = widths.get(op.c_out_from, op.c_out) if op.c_out_from else op.c_out
     if op.op == "add" and op.branch and by_name is not None:
         br = by_name.get(op.branch)
@@ -117,121 +128,235 @@ _PASS_MODULES = (
     "Dropout",
     "Identity",
     "Flatten",
-    "SiLU",
-    "Hardswish",
+    "StochasticDepth",
 )
-_PASS_FUNCS = {"relu", "relu_", "relu6", "hardtanh", "dropout", "flatten", "silu", "hardswish"}
+_PASS_FUNCS = {
+    "relu",
+    "relu_",
+    "relu6",
+    "hardtanh",
+    "dropout",
+    "flatten",
+    "stochastic_depth",
+    "contiguous",
+}
+# standalone elementwise activations (module type or function name -> op)
+ACTIVATIONS = {
+    "Hardsigmoid": "hardsigmoid",
+    "Hardswish": "hardswish",
+    "SiLU": "silu",
+    "Sigmoid": "sigmoid",
+    "GELU": "gelu",
+    "hardsigmoid": "hardsigmoid",
+    "hardswish": "hardswish",
+    "silu": "silu",
+    "sigmoid": "sigmoid",
+    "gelu": "gelu",
+}
+_MUL_NAMES = ("mul", "mul_", "imul")
+
+
+class _Walk:
+    """State of one pass over the traced graph."""
+
+    def __init__(self):
+        self.src: dict = {}  # node -> layer whose width sets its channels (None: fixed)
+        self.conv_of: dict = {}  # node -> conv that produced it (through BN/act)
+        self.ops: list[LayerOp] = []
+        self.pads: dict[str, int] = {}  # pad op -> index in ops; c_out source set at the add
+        self.width: dict[str, int] = {}  # layer -> its dense output width
+        self.index: dict[str, int] = {}  # layer -> index of its op
+        self.raw: dict = {}  # node -> its first input's source, unchecked
+
+    def add(self, op: LayerOp) -> None:
+        self.index[op.name] = len(self.ops)
+        self.ops.append(op)
+
+    def bump_params(self, name: str | None, n: int) -> None:
+        """Add ``n`` per-channel parameters (a folded norm) to conv ``name``."""
+        i = self.index.get(name) if name else None
+        if i is not None:
+            old = self.ops[i]
+            self.ops[i] = LayerOp(**{**old.to_dict(), "extra_params": old.extra_params + n})
+
+    def source(self, first, shape):
+        """The source a node inherits from its first input, kept only while its tensor
+        still has that source's channel count (a split or reshape makes it fixed)."""
+        s = self.src.get(first) if first is not None else None
+        if isinstance(s, str) and shape is not None and len(shape) >= 2:
+            if self.width.get(s) not in (shape[1], shape[-1]):
+                return None
+        return s
+
+
+def _spatial(shape) -> tuple[int, int]:
+    """(h, w) of an activation: NCHW maps give H, W; token tensors give (tokens, 1)."""
+    if shape is None or len(shape) < 3:
+        return 1, 1
+    if len(shape) == 4:
+        return int(shape[2]), int(shape[3])
+    n = 1
+    for d in shape[1:-1]:
+        n *= int(d)
+    return n, 1
+
+
+def _channels(shape) -> int:
+    return int(shape[1]) if shape is not None and len(shape) >= 2 else 1
 
 
 def extract_ops(model, input_size: Sequence[int], batch: int = 1) -> list[LayerOp]:
     """Trace ``model`` on a ``(C, H, W)`` input and list the ops the runtime executes."""
     import torch
-    from torch import nn
 
     gm = _trace(model, input_size, batch)
     modules = dict(gm.named_modules())
-    src: dict = {}  # node -> name of the layer whose width sets its channels (None: fixed)
-    conv_of: dict = {}  # node -> conv that produced it (through BN/act)
-    ops: list[LayerOp] = []
-    pads: dict[str, int] = {}  # pad op name -> index in ops, c_out source fixed at the add
-
+    st = _Walk()
     for node in gm.graph.nodes:
         tensor_args = [a for a in node.args if isinstance(a, torch.fx.Node)]
         first = tensor_args[0] if tensor_args else None
         in_shape = _shape(first) if first is not None else None
         out_shape = _shape(node)
-        src[node] = src.get(first) if first is not None else None
-        conv_of[node] = None
+        st.src[node] = st.source(first, in_shape)
+        st.raw[node] = st.src.get(first) if first is not None else None
+        st.conv_of[node] = None
         if node.op == "call_module":
-            mod = modules[node.target]
-            name = str(node.target)
-            if isinstance(mod, nn.Conv2d):
-                ci, co = int(mod.in_channels), int(mod.out_channels)
-                k, s = int(mod.kernel_size[0]), int(mod.stride[0])
-                h, w = int(in_shape[2]), int(in_shape[3])
-                if mod.groups > 1 and mod.groups == ci == co:
-                    ops.append(
-                        LayerOp(name, "dwconv", ci, co, k, s, h, w, ci, src[node], src[node])
-                    )
-                else:
-                    ops.append(
-                        LayerOp(name, "conv", ci, co, k, s, h, w, int(mod.groups), src[node], name)
-                    )
-                    src[node] = name
-                conv_of[node] = name
-            elif isinstance(mod, nn.Linear):
-                ops.append(
-                    LayerOp(
-                        name,
-                        "linear",
-                        mod.in_features,
-                        mod.out_features,
-                        1,
-                        1,
-                        1,
-                        1,
-                        1,
-                        src[node],
-                        None,
-                    )
-                )
-                src[node] = None
-            elif isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
-                ops.append(_pool_op(name, in_shape, out_shape, src[node]))
-            elif isinstance(mod, nn.MaxPool2d):
-                k, s = _pair0(mod.kernel_size), _pair0(mod.stride)
-                ops.append(
-                    LayerOp(
-                        name,
-                        "maxpool",
-                        in_shape[1],
-                        out_shape[1],
-                        k,
-                        s,
-                        in_shape[2],
-                        in_shape[3],
-                        1,
-                        src[node],
-                        src[node],
-                    )
-                )
-            elif _is_shortcut(mod):
-                stride = max(1, int(round(in_shape[2] / out_shape[2])))
-                pads[name] = len(ops)
-                ops.append(
-                    LayerOp(
-                        name,
-                        "pad_shortcut",
-                        in_shape[1],
-                        out_shape[1],
-                        1,
-                        stride,
-                        in_shape[2],
-                        in_shape[3],
-                        1,
-                        src[node],
-                        None,
-                    )
-                )
-                src[node] = ("pad", name)
-            elif type(mod).__name__ in _PASS_MODULES:
-                conv_of[node] = conv_of.get(first)
-            else:
-                raise UserError(
-                    f"latency prediction does not know layer {name} ({type(mod).__name__})"
-                )
+            _module_op(st, node, modules[node.target], first, in_shape, out_shape)
         elif node.op in ("call_function", "call_method"):
-            fname = getattr(node.target, "__name__", str(node.target))
-            if node.target in (operator.add, torch.add) or fname in ("add", "add_", "iadd"):
-                if len(tensor_args) == 2 and out_shape is not None and len(out_shape) == 4:
-                    ops.append(_add_op(node, tensor_args, out_shape, src, conv_of, ops, pads))
-                    src[node] = ops[-1].c_out_from
-            elif fname in ("adaptive_avg_pool2d", "avg_pool2d", "mean"):
-                if out_shape is not None and in_shape is not None and len(in_shape) == 4:
-                    ops.append(_pool_op(f"{node.name}", in_shape, out_shape, src[node]))
-            elif fname in _PASS_FUNCS:
-                conv_of[node] = conv_of.get(first)
-    return ops
+            _function_op(st, node, tensor_args, first, in_shape, out_shape)
+    return st.ops
+
+
+def _module_op(st: _Walk, node, mod, first, in_shape, out_shape) -> None:
+    from torch import nn
+
+    name = str(node.target)
+    kind = type(mod).__name__
+    src = st.src[node]
+    if isinstance(mod, nn.Conv2d):
+        ci, co = int(mod.in_channels), int(mod.out_channels)
+        k, s = int(mod.kernel_size[0]), int(mod.stride[0])
+        h, w = int(in_shape[2]), int(in_shape[3])
+        bias = 1 if mod.bias is not None else 0
+        if mod.groups > 1 and mod.groups == ci == co:
+            st.add(LayerOp(name, "dwconv", ci, co, k, s, h, w, ci, src, src, None, kind, 1, bias))
+        else:
+            g = int(mod.groups)
+            st.add(LayerOp(name, "conv", ci, co, k, s, h, w, g, src, name, None, kind, 1, bias))
+            st.src[node] = name
+            st.width[name] = co
+        st.conv_of[node] = name
+    elif isinstance(mod, nn.Linear):
+        raw = st.raw[node] if isinstance(st.raw[node], str) else None
+        st.add(_linear_op(st, name, mod.in_features, mod.out_features, raw, in_shape, mod))
+        st.src[node] = None
+    elif isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
+        st.add(_pool_op(name, in_shape, out_shape, src))
+    elif isinstance(mod, nn.MaxPool2d):
+        k, s = _pair0(mod.kernel_size), _pair0(mod.stride)
+        c, h, w = in_shape[1], in_shape[2], in_shape[3]
+        st.add(LayerOp(name, "maxpool", c, out_shape[1], k, s, h, w, 1, src, src, None, kind))
+    elif _is_shortcut(mod):
+        stride = max(1, int(round(in_shape[2] / out_shape[2])))
+        st.pads[name] = len(st.ops)
+        c_in, c_out, h, w = in_shape[1], out_shape[1], in_shape[2], in_shape[3]
+        st.add(
+            LayerOp(name, "pad_shortcut", c_in, c_out, 1, stride, h, w, 1, src, None, None, kind)
+        )
+        st.src[node] = ("pad", name)
+    elif isinstance(mod, nn.BatchNorm2d):
+        st.conv_of[node] = st.conv_of.get(first)
+        st.bump_params(st.conv_of[node], 2 if mod.affine else 0)
+    elif kind in _PASS_MODULES:
+        st.conv_of[node] = st.conv_of.get(first)
+    elif kind in ACTIVATIONS:
+        st.add(_elementwise(name, ACTIVATIONS[kind], out_shape, src, kind))
+        st.conv_of[node] = st.conv_of.get(first)
+    elif isinstance(mod, nn.LayerNorm):
+        st.add(_layernorm_op(name, mod.normalized_shape, out_shape, src, kind))
+    else:
+        c, (h, w) = _channels(out_shape), _spatial(out_shape)
+        st.add(LayerOp(name, "unknown", c, c, 1, 1, h, w, 1, src, src, None, kind))
+
+
+def _function_op(st: _Walk, node, tensor_args, first, in_shape, out_shape) -> None:
+    import torch
+
+    fname = getattr(node.target, "__name__", str(node.target))
+    src = st.src[node]
+    four_d = out_shape is not None and len(out_shape) == 4
+    if node.target in (operator.add, torch.add) or fname in ("add", "add_", "iadd"):
+        if len(tensor_args) == 2 and four_d:
+            st.add(_add_op(node, tensor_args, out_shape, st))
+            st.src[node] = st.ops[-1].c_out_from
+    elif node.target in (operator.mul, torch.mul) or fname in _MUL_NAMES:
+        maps = [a for a in tensor_args if _is_map(_shape(a))]
+        if len(tensor_args) == 2 and four_d and maps:
+            big = max(maps, key=lambda a: _shape(a)[2] * _shape(a)[3])
+            s = st.source(big, _shape(big))
+            st.add(_elementwise(node.name, "mul", out_shape, s, "mul"))
+            st.src[node] = s
+            st.conv_of[node] = st.conv_of.get(big)
+    elif fname in ("adaptive_avg_pool2d", "avg_pool2d", "mean"):
+        if out_shape is not None and in_shape is not None and len(in_shape) == 4:
+            st.add(_pool_op(f"{node.name}", in_shape, out_shape, src))
+    elif fname in ACTIVATIONS:
+        if out_shape is not None and len(out_shape) >= 2:
+            st.add(_elementwise(node.name, ACTIVATIONS[fname], out_shape, src, fname))
+            st.conv_of[node] = st.conv_of.get(first)
+    elif fname == "layer_norm":
+        normalized = node.args[1] if len(node.args) > 1 else node.kwargs.get("normalized_shape")
+        st.add(_layernorm_op(node.name, normalized, out_shape, src, "layer_norm"))
+    elif fname == "cat" and four_d:
+        parts = node.args[0] if node.args else node.kwargs.get("tensors", ())
+        n = len(parts) if isinstance(parts, (list, tuple)) else 1
+        c, h, w = int(out_shape[1]), int(out_shape[2]), int(out_shape[3])
+        st.add(LayerOp(node.name, "concat", c, c, max(1, n), 1, h, w, 1, None, None, None, "cat"))
+        st.src[node] = None
+    elif fname == "transpose" and in_shape is not None and len(in_shape) == 5:
+        g, c = int(in_shape[1]), int(in_shape[1] * in_shape[2])
+        h, w = int(in_shape[3]), int(in_shape[4])
+        st.add(LayerOp(node.name, "shuffle", c, c, g, 1, h, w, 1, None, None, None, "shuffle"))
+    elif fname in _PASS_FUNCS:
+        st.conv_of[node] = st.conv_of.get(first)
+
+
+def _is_map(shape) -> bool:
+    return shape is not None and len(shape) == 4
+
+
+def _elementwise(name, op, shape, src, kind) -> LayerOp:
+    c = int(shape[-1]) if len(shape) == 3 else _channels(shape)
+    h, w = _spatial(shape)
+    return LayerOp(name, op, c, c, 1, 1, h, w, 1, src, src, None, kind)
+
+
+def _layernorm_op(name, normalized, shape, src, kind) -> LayerOp:
+    dims = tuple(normalized) if isinstance(normalized, (list, tuple)) else (int(normalized),)
+    c = int(dims[-1]) if dims else _channels(shape)
+    if shape is not None and len(shape) == 4 and int(shape[1]) == c:
+        h, w = int(shape[2]), int(shape[3])  # LayerNorm over the channels of an NCHW map
+    elif shape is not None and len(shape) == 4:
+        h, w = int(shape[1]), int(shape[2])  # channels-last map (N, H, W, C)
+    else:
+        h, w = _spatial(shape)
+    return LayerOp(name, "layernorm", c, c, 1, 1, h, w, 1, src, src, None, kind, 1, 2)
+
+
+def _linear_op(st: _Walk, name, f_in, f_out, src, in_shape, mod) -> LayerOp:
+    """A linear layer; ``h_in`` counts the tokens it runs on (1 after a flatten)."""
+    f_in, f_out = int(f_in), int(f_out)
+    mult = 1
+    if isinstance(src, str) and st.width.get(src) not in (None, f_in):
+        dense = st.width[src]
+        mult = f_in // dense if f_in % dense == 0 else 0
+        src = src if mult else None  # a flattened map of that source's channels
+        mult = max(1, mult)
+    h, w = _spatial(in_shape) if in_shape is not None and len(in_shape) > 2 else (1, 1)
+    bias = 1 if getattr(mod, "bias", None) is not None else 0
+    return LayerOp(
+        name, "linear", f_in, f_out, 1, 1, h, w, 1, src, None, None, "Linear", mult, bias
+    )
 
 
 def _pair0(v) -> int:
@@ -243,7 +368,8 @@ def _pool_op(name, in_shape, out_shape, c_src) -> LayerOp:
     return LayerOp(name, "pool", in_shape[1], in_shape[1], h, 1, h, w, 1, c_src, c_src)
 
 
-def _add_op(node, tensor_args, out_shape, src, conv_of, ops, pads) -> LayerOp:
+def _add_op(node, tensor_args, out_shape, st: _Walk) -> LayerOp:
+    src, conv_of, ops, pads = st.src, st.conv_of, st.ops, st.pads
     srcs = [src.get(a) for a in tensor_args]
     real = [s for s in srcs if s is not None and not isinstance(s, tuple)]
     c_src = real[-1] if real else None

@@ -74,23 +74,32 @@ def _log(msg: str) -> None:
 
 
 def _predictor(cfg: PruneConfig, model, input_size, model_name: str):
-    """The device's latency predictor, or None without a device.
+    """(The device's latency predictor, its profile); Nones without a device.
 
-    ``--device local`` with no table for this model profiles this host first (the same
-    sweep as ``edgeprune profile --device local --model NAME``, about half a minute for a
-    CIFAR ResNet on 2 cores).
+    Only a latency budget needs the predictor: without one, a device whose table cannot
+    price this model (or has none) leaves latency unpredicted and the run goes on.
+    ``--device local`` with no table for this model profiles this host first, only under a
+    latency budget (the same sweep as ``edgeprune profile --device local --model NAME``,
+    about half a minute for a CIFAR ResNet on 2 cores).
     """
     if not cfg.device:
         return None, None
     from edgeprune.cost.latency import LatencyPredictor
     from edgeprune.devices.profile import load_profile
 
+    needed = cfg.budget is not None and cfg.budget.has_latency
     profile = load_profile(cfg.device)
     covered = {m for t in profile.tables for m in t.provenance.models}
-    if cfg.device == "local" and model_name not in covered:
+    if needed and cfg.device == "local" and model_name not in covered:
         _profile_local(model_name)
         profile = load_profile("local")
-    pred = LatencyPredictor.from_model(model, input_size, profile)
+    try:
+        pred = LatencyPredictor.from_model(model, input_size, profile, model_name)
+    except UserError as err:
+        if needed:
+            raise
+        _log(f"latency not predicted (no latency budget): {err}")
+        return None, profile
     _log(profile.status_line())
     return pred, profile
 
