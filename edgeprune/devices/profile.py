@@ -56,9 +56,12 @@ class Identity:
     batch: int = 1
     spinning: bool = False
     opt_level: str = "all"
+    isa: tuple[str, ...] = ()  # the CPU features kernels depend on (device agent's ISA_FLAGS)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["isa"] = list(self.isa)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "device profile") -> Identity:
@@ -375,6 +378,7 @@ def detect_identity(base: Identity | None = None) -> Identity:
         memory_gb=round(mem, 1),
         runtime_version=base.runtime_version or version,
         threads=threads,
+        isa=tuple(ident.get("isa") or ()),
     )
 
 

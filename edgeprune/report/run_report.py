@@ -59,6 +59,8 @@ _PRUNE_ONLY = (
     "method_recovery",
     "timings",
 )
+# measured runs only: absent where nothing was measured (or the hosts agree)
+_WHEN_SET = ("latency_ratio_ci95", "measurements", "host_note", "diagnostics")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ class RunReport:
     versions: dict | None = None
     method_recovery: dict | None = None
     timings: dict | None = None  # method_s, verify_s, recovery_s
+    # the 95% interval of latency_ratio (the final verification's, else the search's)
+    latency_ratio_ci95: list | None = None
+    # budget.verify.Measurement.to_dict() of the controller's accepted plan ("search") and
+    # of the independent final verification ("final", fresh sessions, pruned first)
+    measurements: dict | None = None
+    host_note: str | None = None  # the verifying host is not the one the table came from
     diagnostics: str | None = None  # the method's diagnostics file, beside report.json
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,12 +123,16 @@ class RunReport:
             "versions": self.versions,
             "method_recovery": self.method_recovery,
             "timings": self.timings,
+            "latency_ratio_ci95": self.latency_ratio_ci95,
+            "measurements": self.measurements,
+            "host_note": self.host_note,
             "diagnostics": self.diagnostics,
         }
         for key in _PRUNE_ONLY if self.verification is None else ():
             del d[key]
-        if self.diagnostics is None:
-            del d["diagnostics"]
+        for key in _WHEN_SET:
+            if d[key] is None:
+                del d[key]
         return d
 
     @classmethod

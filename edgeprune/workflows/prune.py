@@ -52,6 +52,10 @@ class PruneConfig:
     limit_batches: int | None = None
     verify: bool = True
     verify_min_time_s: float = 3.0
+    # time each check until the ratio's 95% interval is within +-verify_halfwidth or
+    # verify_max_time_s has passed; the final verification takes twice both times
+    verify_halfwidth: float = 0.015
+    verify_max_time_s: float = 12.0
     controller: ControllerConfig = ControllerConfig()
     method_options: dict = field(default_factory=dict)
     seed: int = 0
@@ -331,23 +335,8 @@ def run_prune(cfg: PruneConfig) -> RunReport:
     _log("evaluate dense model" if test_loader else "no data: skipping accuracy")
     dense_top1 = _evaluate(model, test_loader, cfg)
 
-    measure = None
     timings = {"verify_s": 0.0}
-    if cfg.verify and budget.has_latency and cfg.device:
-        from edgeprune.budget.verify import make_measurer
-
-        measure = _timed(
-            make_measurer(
-                cfg.device,
-                input_size,
-                cfg.verify_min_time_s,
-                cfg.host,
-                key=cfg.key,
-                ssh=cfg.ssh,
-                python=cfg.remote_python,
-            ),
-            timings,
-        )
+    measure, final_measure = _measurers(cfg, budget, input_size, timings)
     ctx = _method_context(
         cfg,
         method,
@@ -377,6 +366,7 @@ def run_prune(cfg: PruneConfig) -> RunReport:
     pruned.eval()
     pruned_top1 = recovered.top1
     pruned_counts = count(pruned, input_size)
+    final = _final_verification(final_measure, model, pruned, budget, cfg.controller.tolerance)
 
     from edgeprune.fileio import commit_staged, staging
     from edgeprune.report.run_report import write_json, write_run_report
@@ -401,6 +391,7 @@ def run_prune(cfg: PruneConfig) -> RunReport:
             profile,
             decision_s,
             time.time() - t0,
+            final=final,
         )
         report = replace(report, method_recovery=outcome.recovery, timings=timings)
         diag = outcome.diagnostics
@@ -410,6 +401,43 @@ def run_prune(cfg: PruneConfig) -> RunReport:
         write_run_report(stage, report)
         commit_staged(stage, cfg.out, stale=FINAL_OUTPUTS)
     return report
+
+
+def _measurers(cfg: PruneConfig, budget: Budget, input_size, timings: dict):
+    """(the controller's measure, the final verification's), both None without a measured
+    latency budget: (dense, pruned) -> Measurement, their seconds added to ``timings``.
+    The final one times twice as long and starts the pruned model first."""
+    if not (cfg.verify and budget.has_latency and cfg.device):
+        return None, None
+    from edgeprune.budget.verify import MeasureSettings, make_measurer
+
+    search = MeasureSettings(cfg.verify_min_time_s, cfg.verify_halfwidth, cfg.verify_max_time_s)
+    final = replace(
+        search,
+        min_time_s=2 * search.min_time_s,
+        max_time_s=2 * search.max_time_s,
+        pruned_first=True,
+    )
+    where = dict(key=cfg.key, ssh=cfg.ssh, python=cfg.remote_python)
+    return tuple(
+        _timed(make_measurer(cfg.device, input_size, ms, cfg.host, **where), timings)
+        for ms in (search, final)
+    )
+
+
+def _final_verification(final_measure, model, pruned, budget: Budget, tol: float):
+    """The chosen model measured once more in a separate, longer run (fresh sessions, pruned
+    first): the measurement ``budget_met`` is judged on (None when not measuring)."""
+    if final_measure is None:
+        return None
+    from edgeprune.budget.verdict import measured_verdict
+
+    _log("final verification: a separate, longer run (fresh sessions, pruned model first)")
+    m = final_measure(model, pruned)
+    met = measured_verdict(budget, m, tol).met
+    iv = m.interval.describe() if m.interval else f"{m.ratio:.3f}"
+    _log(f"final verification: ratio {iv}: budget {'met' if met else 'NOT met'}")
+    return m
 
 
 def _timed(measure, timings: dict):
@@ -622,10 +650,20 @@ def _iterative_result(model, plan, cost, groups, budget, example, measure, tol: 
     return res
 
 
-def _budget_met(budget: Budget, result, pruned_counts, dense_counts, dense_top1, pruned_top1):
-    """The run's verdict: the pruned model's counts, its latency (measured when it was,
-    else predicted) and its top-1 drop, against the budget."""
-    from edgeprune.budget.verdict import verdict
+def _budget_met(
+    budget: Budget,
+    result,
+    pruned_counts,
+    dense_counts,
+    dense_top1,
+    pruned_top1,
+    final=None,
+    tol: float = 0.0,
+):
+    """The run's verdict: the pruned model's counts, its latency (the final verification's
+    interval when there is one, else the controller's measurement, else the prediction) and
+    its top-1 drop, against the budget."""
+    from edgeprune.budget.verdict import measured_verdict, verdict
 
     alloc, pc = result.allocation, pruned_counts
     counted = {
@@ -635,7 +673,9 @@ def _budget_met(budget: Budget, result, pruned_counts, dense_counts, dense_top1,
         "activation_bytes": pc.peak_activation_bytes,
     }
     ok = verdict(counted, {k: v for k, v in alloc.targets.items() if k in counted}).met
-    if budget.has_latency and result.budget_met_latency is not None:
+    if budget.has_latency and final is not None:
+        ok &= measured_verdict(budget, final, tol).met
+    elif budget.has_latency and result.budget_met_latency is not None:
         ok &= bool(result.budget_met_latency)
     elif budget.has_latency:  # not measured (--no-verify): judge by the prediction
         limit = budget.latency_ms
@@ -661,11 +701,15 @@ def _report(
     profile,
     decision_s,
     wall_s,
+    final=None,
 ):
-    """The RunReport of a finished prune (without the method's recovery, timings, files)."""
+    """The RunReport of a finished prune (without the method's recovery, timings, files).
+
+    Its latencies and ratio are the final verification's (``final``) when there is one."""
     from edgeprune.report.run_report import ModelStats, RunReport
 
-    m = result.measurement
+    searched = result.measurement
+    m = final or searched
     alloc = result.allocation
     layers = [
         {
@@ -701,7 +745,9 @@ def _report(
         predicted_latency_ms=alloc.metrics.get("latency_ms"),
         measured_latency_ms=m.pruned_ms if m else None,
         latency_ratio=m.ratio if m else None,
-        budget_met=_budget_met(budget, result, pc, dc, dense_top1, pruned_top1),
+        budget_met=_budget_met(
+            budget, result, pc, dc, dense_top1, pruned_top1, final, cfg.controller.tolerance
+        ),
         latency_checked_by=None if not budget.has_latency else ("measured" if m else "predicted"),
         verification=result.attempts,
         dropped_blocks=alloc.dropped_blocks,
@@ -711,7 +757,25 @@ def _report(
         wall_time_s=wall_s,
         seed=cfg.seed,
         versions={"torch": torch.__version__},
+        **_measured_fields(m, searched, final, profile, loaded.name),
     )
+
+
+def _measured_fields(m, searched, final, profile, model: str) -> dict:
+    """The report's interval, both measurements and the host note (empty unmeasured)."""
+    if m is None:
+        return {}
+    from edgeprune.devices.identity import host_note
+
+    runs = {"search": searched, "final": final}
+    note = host_note(profile, m.identity, model)
+    if note:
+        _log(f"note: {note}")
+    return {
+        "latency_ratio_ci95": [m.interval.lo, m.interval.hi] if m.interval else None,
+        "measurements": {k: v.to_dict() for k, v in runs.items() if v is not None},
+        "host_note": note,
+    }
 
 
 def _table_kind(profile) -> str:
@@ -729,10 +793,21 @@ def summary(report: dict) -> str:
     if report.get("latency_ratio") is not None:
         lines.append(
             f"  latency {report['dense']['latency_ms']:.3f} -> {report['measured_latency_ms']:.3f} ms "
-            f"measured (ratio {report['latency_ratio']:.3f}; predicted "
+            f"measured (ratio {report['latency_ratio']:.3f}{_ci(report)}; predicted "
             f"{report['predicted_latency_ms']:.3f} ms)"
         )
+    if report.get("host_note"):
+        lines.append(f"  note: {report['host_note']}")
     if d.get("top1") is not None:
         lines.append(f"  top-1 {d['top1']:.4f} -> {p['top1']:.4f}")
     lines.append(f"  budget met: {report['budget_met']}")
     return "\n".join(lines)
+
+
+def _ci(report: dict) -> str:
+    """`` [lo, hi] 95%, final run`` of the report's ratio ('' without an interval)."""
+    ci = report.get("latency_ratio_ci95")
+    if not ci:
+        return ""
+    which = "final run" if "final" in (report.get("measurements") or {}) else "search"
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}] 95%, {which}"

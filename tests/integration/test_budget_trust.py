@@ -1,0 +1,40 @@
+"""The measured-verification loop end to end on this host (real ONNX Runtime, a tiny model):
+every check carries a 95% interval, the final verification is a separate run (pruned first),
+and ``budget_met`` follows the final interval's rule. Structure only, no speed numbers."""
+
+from __future__ import annotations
+
+import json
+
+from edgeprune.budget import Budget
+from edgeprune.budget.controller import ControllerConfig
+from edgeprune.workflows.prune import PruneConfig, run_prune, summary
+
+
+def test_prune_local_verifies_with_intervals_and_judges_the_final_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEPRUNE_HOME", str(tmp_path / "home"))  # profiles this host for resnet8
+    budget = Budget(latency_ratio=0.6, device="local")
+    cfg = PruneConfig(
+        model="resnet8",
+        out=str(tmp_path / "run"),
+        budget=budget,
+        device="local",
+        verify_min_time_s=0.3,
+        verify_max_time_s=1.0,
+        controller=ControllerConfig(max_retries=1),
+    )
+    run_prune(cfg)
+    doc = json.loads((tmp_path / "run" / "report.json").read_text())
+    search, final = doc["measurements"]["search"], doc["measurements"]["final"]
+    assert search["order"] == "dense_first" and final["order"] == "pruned_first"
+    for m in (search, final):
+        iv = m["interval"]
+        assert iv["lo"] <= iv["median"] <= iv["hi"] and iv["n_rounds"] >= 6
+        assert iv["stop"] in ("narrow", "time_cap") and iv["target_halfwidth"] == 0.015
+        assert m["ratio"] == iv["median"] and m["pruned_latency_ms"] > 0
+    assert doc["latency_ratio"] == final["ratio"]
+    assert doc["latency_ratio_ci95"] == [final["interval"]["lo"], final["interval"]["hi"]]
+    assert doc["budget_met"] is (final["interval"]["hi"] <= 0.6 * 1.03)
+    assert all("interval" in a and "met" in a for a in doc["verification"])
+    assert "host_note" not in doc  # measured on the host the table was profiled on
+    assert "95%, final run" in summary(doc)
