@@ -167,6 +167,7 @@ class _Walk:
         self.width: dict[str, int] = {}  # layer -> its dense output width
         self.index: dict[str, int] = {}  # layer -> index of its op
         self.raw: dict = {}  # node -> its first input's source, unchecked
+        self.last: dict = {}  # node -> True when its map is channels-last (N, H, W, C)
 
     def add(self, op: LayerOp) -> None:
         self.index[op.name] = len(self.ops)
@@ -219,6 +220,7 @@ def extract_ops(model, input_size: Sequence[int], batch: int = 1) -> list[LayerO
         out_shape = _shape(node)
         st.src[node] = st.source(first, in_shape)
         st.raw[node] = st.src.get(first) if first is not None else None
+        st.last[node] = st.last.get(first, False)
         st.conv_of[node] = None
         if node.op == "call_module":
             _module_op(st, node, modules[node.target], first, in_shape, out_shape)
@@ -270,7 +272,7 @@ def _module_op(st: _Walk, node, mod, first, in_shape, out_shape) -> None:
     elif kind in _PASS_MODULES:
         st.conv_of[node] = st.conv_of.get(first)
     elif kind in ACTIVATIONS:
-        st.add(_elementwise(name, ACTIVATIONS[kind], out_shape, src, kind))
+        st.add(_elementwise(name, ACTIVATIONS[kind], out_shape, src, kind, st.last[node]))
         st.conv_of[node] = st.conv_of.get(first)
     elif isinstance(mod, nn.LayerNorm):
         st.add(_layernorm_op(name, mod.normalized_shape, out_shape, src, kind))
@@ -300,9 +302,14 @@ def _function_op(st: _Walk, node, tensor_args, first, in_shape, out_shape) -> No
     elif fname in ("adaptive_avg_pool2d", "avg_pool2d", "mean"):
         if out_shape is not None and in_shape is not None and len(in_shape) == 4:
             st.add(_pool_op(f"{node.name}", in_shape, out_shape, src))
+    elif fname == "permute" and len(node.args) > 1:
+        dims = node.args[1] if isinstance(node.args[1], (list, tuple)) else node.args[1:]
+        if tuple(dims) in ((0, 2, 3, 1), (0, 3, 1, 2)):
+            st.last[node] = tuple(dims) == (0, 2, 3, 1)
     elif fname in ACTIVATIONS:
         if out_shape is not None and len(out_shape) >= 2:
-            st.add(_elementwise(node.name, ACTIVATIONS[fname], out_shape, src, fname))
+            last = st.last[node]
+            st.add(_elementwise(node.name, ACTIVATIONS[fname], out_shape, src, fname, last))
             st.conv_of[node] = st.conv_of.get(first)
     elif fname == "layer_norm":
         normalized = node.args[1] if len(node.args) > 1 else node.kwargs.get("normalized_shape")
@@ -325,9 +332,10 @@ def _is_map(shape) -> bool:
     return shape is not None and len(shape) == 4
 
 
-def _elementwise(name, op, shape, src, kind) -> LayerOp:
-    c = int(shape[-1]) if len(shape) == 3 else _channels(shape)
-    h, w = _spatial(shape)
+def _elementwise(name, op, shape, src, kind, last: bool = False) -> LayerOp:
+    """An elementwise op; ``last``: on a channels-last (N, H, W, C) map."""
+    c = int(shape[-1]) if len(shape) == 3 or last else _channels(shape)
+    h, w = (int(shape[1]), int(shape[2])) if last and len(shape) == 4 else _spatial(shape)
     return LayerOp(name, op, c, c, 1, 1, h, w, 1, src, src, None, kind)
 
 
@@ -352,7 +360,9 @@ def _linear_op(st: _Walk, name, f_in, f_out, src, in_shape, mod) -> LayerOp:
         mult = f_in // dense if f_in % dense == 0 else 0
         src = src if mult else None  # a flattened map of that source's channels
         mult = max(1, mult)
-    h, w = _spatial(in_shape) if in_shape is not None and len(in_shape) > 2 else (1, 1)
+    h, w = 1, 1
+    for d in (in_shape or ())[1:-1]:  # the positions it runs on (tokens, or H x W)
+        h *= int(d)
     bias = 1 if getattr(mod, "bias", None) is not None else 0
     return LayerOp(
         name, "linear", f_in, f_out, 1, 1, h, w, 1, src, None, None, "Linear", mult, bias

@@ -43,22 +43,25 @@ def _pad(c: int, lanes: int) -> int:
     return int(math.ceil(c / lanes) * lanes)
 
 
-def op_latency_ms(op: str, ci: int, co: int, k: int, s: int, h: int, w: int, m: CpuModel) -> float:
-    """Modelled latency of one op in ms."""
+def op_latency_ms(
+    op: str, ci: int, co: int, k: int, s: int, h: int, w: int, m: CpuModel, groups: int = 1
+) -> float:
+    """Modelled latency of one op in ms (``groups``: a grouped conv's group count)."""
     ho, wo = max(1, math.ceil(h / s)), max(1, math.ceil(w / s))
     if op == "conv":
-        flops = 2.0 * _pad(ci, m.lanes) * _pad(co, m.lanes) * k * k * ho * wo
-        bytes_ = 4.0 * (ci * h * w + co * ho * wo + ci * co * k * k)
+        g = max(1, groups)
+        flops = 2.0 * _pad(ci // g, m.lanes) * _pad(co, m.lanes) * k * k * ho * wo
+        bytes_ = 4.0 * (ci * h * w + co * ho * wo + ci // g * co * k * k)
         comp = flops / (m.conv_gflops * m.eff * 1e6)
     elif op == "dwconv":
         flops = 2.0 * _pad(ci, m.lanes) * k * k * ho * wo
         bytes_ = 4.0 * (ci * h * w + ci * ho * wo + ci * k * k)
         comp = flops / (m.dw_gflops * m.eff * 1e6)
-    elif op == "linear":
-        flops = 2.0 * ci * co
-        bytes_ = 4.0 * (ci + co + ci * co)
+    elif op == "linear":  # on h*w tokens (1 after a flatten)
+        flops = 2.0 * ci * co * h * w
+        bytes_ = 4.0 * ((ci + co) * h * w + ci * co)
         comp = flops / (m.conv_gflops * m.eff * 1e6)
-    else:  # add, pad_shortcut, pool, maxpool: memory bound
+    else:  # add, pad_shortcut, pools, activations, mul, shuffle, concat, layernorm: memory
         comp = 0.0
         n_out = co * ho * wo if op != "pool" else co
         bytes_ = 4.0 * (ci * h * w * (2 if op == "add" else 1) + n_out)
@@ -71,7 +74,7 @@ def estimate_rows(jobs: Sequence[Job], m: CpuModel, batch: int = 1) -> list[dict
     rows = []
     for job in jobs:
         for op, ci, co, k, s, h, w in job.keys():
-            lat = batch * op_latency_ms(op, ci, co, k, s, h, w, m)
+            lat = batch * op_latency_ms(op, ci, co, k, s, h, w, m, job.groups)
             rows.append(
                 {
                     "op": op,
@@ -79,7 +82,7 @@ def estimate_rows(jobs: Sequence[Job], m: CpuModel, batch: int = 1) -> list[dict
                     "c_out": co,
                     "kernel": k,
                     "stride": s,
-                    "groups": ci if op == "dwconv" else 1,
+                    "groups": ci if op == "dwconv" else job.groups,
                     "h_in": h,
                     "w_in": w,
                     "batch": batch,
@@ -99,7 +102,9 @@ def estimate_rows(jobs: Sequence[Job], m: CpuModel, batch: int = 1) -> list[dict
 def model_total_ms(ops: Sequence[LayerOp], m: CpuModel) -> float:
     """Modelled end-to-end latency of a dense op list."""
     return sum(
-        op_latency_ms(o.op, o.c_in, o.c_out, o.kernel, o.stride, o.h_in, o.w_in, m) for o in ops
+        op_latency_ms(o.op, o.c_in, o.c_out, o.kernel, o.stride, o.h_in, o.w_in, m, o.groups)
+        for o in ops
+        if o.op != "unknown"
     )
 
 

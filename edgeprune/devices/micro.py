@@ -9,7 +9,8 @@ exports after folding BatchNorm into the conv (Conv with bias, then Relu).
 ``residual``  N units of convk(c->c)+relu, convk(c->c) + Add(x) + Relu, and its ``plain``
               twin without the add: the difference is the marginal cost of the add after a
               k x k conv (fused into it by the runtime or not), capped by a lone Add+Relu
-``single``    one op (strided convs, option-A shortcut, pooling, linear, first conv)
+``single``    one op (strided and grouped convs, option-A shortcut, pooling, linear, first
+              conv, activations, the SE multiply, channel shuffle, concat, LayerNorm)
 ``baseline``  a 1x1x1x1 Relu: per-inference overhead, subtracted from ``single``
 """
 
@@ -117,12 +118,14 @@ def residual_chain(c: int, k: int, h: int, w: int, units: int, residual: bool, b
     return b.model((batch, c, h, w), "x", y), units
 
 
-def single(op: str, c_in: int, c_out: int, k: int, s: int, h: int, w: int, batch: int = 1):
-    """One op of the table (any stride), for ``single``-method rows."""
+def single(
+    op: str, c_in: int, c_out: int, k: int, s: int, h: int, w: int, batch: int = 1, groups: int = 1
+):
+    """One op of the table (any stride; ``groups`` for a grouped conv), for ``single`` rows."""
     b = _Builder()
     shape = (batch, c_in, h, w)
     if op == "conv":
-        y = b.conv("x", c_in, c_out, k, s)
+        y = b.conv("x", c_in, c_out, k, s, groups=groups)
     elif op == "dwconv":
         y = b.conv("x", c_in, c_in, k, s, groups=c_in)
     elif op == "pad_shortcut":
@@ -139,6 +142,11 @@ def single(op: str, c_in: int, c_out: int, k: int, s: int, h: int, w: int, batch
     elif op == "maxpool":
         p = k // 2
         y = b.op("MaxPool", ["x"], kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
+    elif op == "linear" and h * w > 1:  # on tokens: (batch, h*w, c_in) @ W + b
+        shape = (batch, h * w, c_in)
+        wt = b.const((b.rng.standard_normal((c_in, c_out)) * 0.1).astype(np.float32))
+        bias = b.const(np.zeros(c_out, np.float32))
+        y = b.op("Add", [b.op("MatMul", ["x", wt]), bias])
     elif op == "linear":
         shape = (batch, c_in)
         wt = b.const((b.rng.standard_normal((c_out, c_in)) * 0.1).astype(np.float32))
@@ -146,9 +154,55 @@ def single(op: str, c_in: int, c_out: int, k: int, s: int, h: int, w: int, batch
         y = b.op("Gemm", ["x", wt, bias], transB=1)
     elif op == "add":
         y = b.relu(b.op("Add", ["x", "x"]))
+    elif op in _ELEMENTWISE:
+        shape, y = _elementwise(b, op, c_in, k, h, w, batch)
     else:
         raise ValueError(f"no micro model for op {op}")
     return b.model(shape, "x", y), 1
+
+
+_ACT_NODES = {"hardsigmoid": "HardSigmoid", "hardswish": "HardSwish", "sigmoid": "Sigmoid"}
+_ELEMENTWISE = ("hardsigmoid", "hardswish", "silu", "sigmoid", "gelu", "mul", "shuffle")
+_ELEMENTWISE += ("concat", "layernorm")
+
+
+def _elementwise(b: _Builder, op: str, c: int, k: int, h: int, w: int, batch: int):
+    """(input shape, output) of one elementwise-style op as torch.onnx exports it."""
+    shape = (batch, c, h, w)
+    if op in _ACT_NODES:
+        attrs = {"alpha": 1.0 / 6.0} if op == "hardsigmoid" else {}
+        return shape, b.op(_ACT_NODES[op], ["x"], **attrs)
+    if op == "silu":
+        return shape, b.op("Mul", ["x", b.op("Sigmoid", ["x"])])
+    if op == "gelu":  # the erf form torch exports below opset 20
+        half = b.const(np.array(0.5, np.float32))
+        one = b.const(np.array(1.0, np.float32))
+        inv = b.const(np.array(1.0 / np.sqrt(2.0), np.float32))
+        erf = b.op("Erf", [b.op("Mul", ["x", inv])])
+        return shape, b.op("Mul", [b.op("Mul", ["x", half]), b.op("Add", [erf, one])])
+    if op == "mul":  # squeeze-and-excitation: the map times a per-channel factor
+        factor = b.const(b.rng.random((batch, c, 1, 1)).astype(np.float32))
+        return shape, b.op("Mul", ["x", factor])
+    if op == "shuffle":  # k groups: reshape, transpose, reshape
+        g = max(1, k)
+        s5 = b.const(np.array([batch, g, c // g, h, w], np.int64))
+        s4 = b.const(np.array([batch, c, h, w], np.int64))
+        t = b.op("Transpose", [b.op("Reshape", ["x", s5])], perm=[0, 2, 1, 3, 4])
+        return shape, b.op("Reshape", [t, s4])
+    if op == "concat":  # k inputs of about c/k channels each, sliced from one input
+        n = max(1, k)
+        cuts = [c * i // n for i in range(n + 1)]
+        parts = []
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            args = [np.array([lo], np.int64), np.array([hi], np.int64), np.array([1], np.int64)]
+            parts.append(b.op("Slice", ["x", *(b.const(a) for a in args)]))
+        return shape, b.op("Concat", parts, axis=1)
+    if op == "layernorm":  # over the channels of an NHWC map, as ConvNeXt runs it
+        shape = (batch, h, w, c)
+        scale = b.const(np.ones(c, np.float32))
+        bias = b.const(np.zeros(c, np.float32))
+        return shape, b.op("LayerNormalization", ["x", scale, bias], axis=-1, epsilon=1e-6)
+    raise ValueError(f"no micro model for op {op}")
 
 
 def baseline(batch: int = 1):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from edgeprune.cost.latency_table import REQUIRED_COLUMNS
+from edgeprune.cost.latency_table import ELEMENTWISE_OPS, REQUIRED_COLUMNS
 from edgeprune.cost.ops import LayerOp
 from edgeprune.errors import UserError
 from edgeprune.fileio import atomic_write
@@ -41,6 +41,7 @@ class Job:
     stride: int
     h: int
     w: int
+    groups: int = 1  # a grouped conv's group count (its channels are multiples of it)
 
     def keys(self) -> list[RowKey]:
         k = (self.kernel, self.stride, self.h, self.w)
@@ -51,7 +52,8 @@ class Job:
 
     @property
     def tag(self) -> str:
-        return f"{self.method}_{self.op}_{self.c_a}_{self.c_b}_k{self.kernel}s{self.stride}_{self.h}x{self.w}"
+        g = f"g{self.groups}" if self.groups > 1 else ""
+        return f"{self.method}_{self.op}{g}_{self.c_a}_{self.c_b}_k{self.kernel}s{self.stride}_{self.h}x{self.w}"
 
 
 # how each batch of micro models is timed unless a profile says otherwise (always interleaved)
@@ -129,10 +131,31 @@ def plan_jobs(ops: Sequence[LayerOp], alignment: int = 1, coarse: bool = False) 
     """Measurement jobs covering every op family of ``ops`` over its channel range."""
     fams: dict[tuple, list[LayerOp]] = {}
     for o in ops:
-        fams.setdefault((o.op, o.kernel, o.stride, o.h_in, o.w_in), []).append(o)
+        if o.op == "unknown":  # nothing to build for a layer extraction does not know
+            continue
+        g = o.groups if o.op == "conv" else 1
+        fams.setdefault((o.op, o.kernel, o.stride, o.h_in, o.w_in, g), []).append(o)
     jobs: list[Job] = []
-    for (op, k, s, h, w), members in fams.items():
-        if op == "conv" and s == 1 and all(m.groups == 1 for m in members):
+    for (op, k, s, h, w, g), members in fams.items():
+        if op == "conv" and g > 1:  # grouped: channels in multiples of the group count
+            pairs = set()
+            for m in members:
+                cin = (
+                    [g * v for v in channel_grid(m.c_in // g, 1, True)] if m.c_in_from else [m.c_in]
+                )
+                cout = [g * v for v in channel_grid(m.c_out // g, 1, True)]
+                pairs.update((a, b) for a in cin for b in cout)
+            jobs += [Job("single", "conv", a, b, k, s, h, w, g) for a, b in sorted(pairs)]
+        elif op in ELEMENTWISE_OPS:
+            cmax = max(m.c_in for m in members)
+            if op == "shuffle":  # its channels split evenly into k groups
+                grid = [k * v for v in channel_grid(cmax // k, 1, True)]
+            elif any(m.c_in_from for m in members):
+                grid = channel_grid(cmax, alignment, True)
+            else:
+                grid = sorted({m.c_in for m in members})
+            jobs += [Job("single", op, c, c, k, s, h, w) for c in grid]
+        elif op == "conv" and s == 1:
             pairs: set[tuple[int, int]] = set()
             for m in members:  # each layer's own grid product; overlaps are shared
                 cin, cout = _dim_values([m], alignment, coarse)
@@ -183,7 +206,11 @@ def build_job_models(job: Job, folder: str, settings: SweepSettings) -> list[tup
             micro.single("add", job.c_a, job.c_a, 1, 1, job.h, job.w, b),
         ]
     else:
-        built = [micro.single(job.op, job.c_a, job.c_b, job.kernel, job.stride, job.h, job.w, b)]
+        built = [
+            micro.single(
+                job.op, job.c_a, job.c_b, job.kernel, job.stride, job.h, job.w, b, job.groups
+            )
+        ]
     out = []
     for i, (model, units) in enumerate(built):
         path = os.path.join(folder, f"{job.tag}_{i}.onnx")
@@ -210,7 +237,7 @@ def job_rows(job: Job, stats: list[dict], units: list[int], base: dict, s: Sweep
         n_runs = st["n_runs"]
     rows = []
     for op, ci, co, k, stride, h, w in job.keys():
-        groups = ci if op == "dwconv" else 1
+        groups = ci if op == "dwconv" else job.groups
         rows.append(
             {
                 "op": op,
