@@ -395,4 +395,6 @@ def _add_op(node, tensor_args, out_shape, st: _Walk) -> LayerOp:
     # kernel = that of the conv feeding the add: whether the runtime fuses the add into it
     # depends on that conv, so adds are priced in that context.
     k = ops[order[branch]].kernel if branch else 1
+    if branch and (k % 2 == 0 or ops[order[branch]].stride != 1):
+        k = 1  # a patchify conv (ConvNeXt's stem): priced as an add after a 1x1 conv
     return LayerOp(node.name, "add", c, c, k, 1, h, w, 1, c_src, c_src, branch)
