@@ -7,8 +7,16 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from edgeprune.errors import UserError
+from edgeprune.log import get_logger
 from edgeprune.surgery.blocks import BlockSpec, bypass_block_, find_blocks
-from edgeprune.surgery.graph import PrunableGroup, build_graph, coupled_groups
+from edgeprune.surgery.graph import (
+    KeptWhole,
+    PrunableGroup,
+    analyse_groups,
+    build_graph,
+    coupled_groups,
+    is_grouped,
+)
 from edgeprune.surgery.plan import Plan, resolve_plan  # noqa: F401 (resolve_plan: its home)
 
 _IN_HANDLERS = (tp.prune_conv_in_channels, tp.prune_linear_in_channels)
@@ -21,8 +29,18 @@ def example_input_for(model: nn.Module, input_size: tuple[int, int, int] | None 
 
 
 def prunable_layers(model: nn.Module, input_size=None) -> list[PrunableGroup]:
-    """The model's prunable groups of coupled conv channels, named by their first conv."""
-    return coupled_groups(model, build_graph(model, example_input_for(model, input_size)))
+    """The model's prunable groups of coupled conv channels, named by their first conv.
+
+    Structures surgery cannot prune safely are not offered (see ``kept_whole``).
+    """
+    example = example_input_for(model, input_size)
+    return coupled_groups(model, build_graph(model, example), example)
+
+
+def kept_whole(model: nn.Module, input_size=None) -> list[KeptWhole]:
+    """The convs whose output channels surgery keeps whole, each with the reason."""
+    example = example_input_for(model, input_size)
+    return analyse_groups(model, build_graph(model, example), example)[1]
 
 
 def _blocks_to_drop(
@@ -126,7 +144,8 @@ def apply_plan_(
     was_training = model.training
     model.eval()
     graph = build_graph(model, example)
-    groups = coupled_groups(model, graph)
+    groups, kept = analyse_groups(model, graph, example)
+    _note_kept_whole(plan, kept)
     resolved = resolve_plan(plan, groups, strict)
     drop = _blocks_to_drop(model, resolved, groups)
     consts = _record_constant_inputs(model, example)
@@ -139,12 +158,70 @@ def apply_plan_(
         remove = [i for i in range(g.channels) if i not in keep_set]
         group = graph.get_pruning_group(modules[g.name], tp.prune_conv_out_channels, remove)
         _fold_constant_channels_(group, consts)
-        group.prune()
+        _prune_group_(group)
     for name, spec in drop.items():
         _fold_block_inner_(model, name, spec, consts)
         bypass_block_(model, name, spec)
+    if any(len(k) < g.channels for g in groups if (k := resolved.get(g.name)) is not None):
+        _drop_aux_heads_(model)
     model.train(was_training)
     return model
+
+
+def _note_kept_whole(plan: Plan, kept: list[KeptWhole]) -> None:
+    """Refuse a plan that prunes a kept-whole conv; record (and log once) what stays whole."""
+    by_name = {k.module: k.reason for k in kept}
+    for name in plan.keep:
+        if name in by_name:
+            raise UserError(f"layer {name!r} cannot be pruned: {by_name[name]}")
+    if kept and "kept_whole" not in plan.meta:
+        plan.meta["kept_whole"] = [k.to_dict() for k in kept]
+        reasons = sorted({k.reason for k in kept})
+        get_logger("surgery").info("kept whole: %d conv(s) (%s)", len(kept), "; ".join(reasons))
+
+
+def _prune_group_(group: tp.Group) -> None:
+    """``group.prune()``, with the input channels of grouped convs pruned per conv group."""
+    special = [
+        it
+        for it in group.items
+        if it.dep.handler is tp.prune_conv_in_channels and is_grouped(it.dep.target.module)
+    ]
+    group._group = [it for it in group.items if not any(it is s for s in special)]
+    for it in special:
+        prune_grouped_in_channels_(it.dep.target.module, [int(i) for i in it.idxs])
+    group.prune()
+
+
+def prune_grouped_in_channels_(conv: nn.Conv2d, remove: list[int]) -> None:
+    """Remove input channels of a grouped conv: each conv group loses the same count.
+
+    Positions may differ between groups: each filter keeps the inputs kept in its group.
+    """
+    g, size = conv.groups, conv.in_channels // conv.groups
+    gone = set(remove)
+    per = [
+        [i - s * size for i in range(s * size, (s + 1) * size) if i not in gone] for s in range(g)
+    ]
+    if len({len(p) for p in per}) != 1 or not per[0]:
+        raise UserError(
+            f"grouped conv with {g} groups must lose the same number of inputs in each group"
+        )
+    idx = torch.tensor(per).repeat_interleave(conv.out_channels // g, dim=0)
+    w = conv.weight.detach()
+    idx = idx[:, :, None, None].expand(-1, -1, *w.shape[2:])
+    conv.weight = nn.Parameter(torch.gather(w, 1, idx).contiguous())
+    conv.in_channels = g * len(per[0])
+
+
+def _drop_aux_heads_(model: nn.Module) -> None:
+    """Torchvision GoogLeNet/Inception-v3 auxiliary heads (training-only, outside the eval
+    graph) would read pruned channels: the pruned model goes without them."""
+    for attr in ("aux1", "aux2", "AuxLogits"):
+        if isinstance(getattr(model, attr, None), nn.Module):
+            setattr(model, attr, None)
+            if hasattr(model, "aux_logits"):
+                model.aux_logits = False
 
 
 def _fold_block_inner_(model: nn.Module, name: str, spec: BlockSpec, consts) -> None:

@@ -80,7 +80,28 @@ def resolve_plan(plan: Plan, groups: Sequence, strict: bool = True) -> dict[str,
                 )
             keep = sorted(set(resolved[g.name]) | set(keep))
         resolved[g.name], source[g.name] = keep, conv
+    for g in groups:
+        step = getattr(g, "step", 1)
+        if step > 1 and g.name in resolved and resolved[g.name]:
+            resolved[g.name] = fit_to_step(resolved[g.name], g.channels, step)
     return resolved
+
+
+def fit_to_step(keep: Sequence[int], channels: int, step: int) -> list[int]:
+    """A keep-list with equal counts in each of ``step`` contiguous segments (grouped convs).
+
+    The count per segment is ``len(keep) // step`` (at least 1): the width is rounded DOWN
+    to a multiple of ``step``, never above the plan. In each segment the planned channels
+    are kept first (lowest index first), topped up with the segment's lowest other ones.
+    """
+    size = channels // step
+    per = max(1, len(keep) // step)
+    wanted = set(keep)
+    out: list[int] = []
+    for s in range(step):
+        seg = range(s * size, (s + 1) * size)
+        out += ([i for i in seg if i in wanted] + [i for i in seg if i not in wanted])[:per]
+    return sorted(out)
 
 
 def compose_plans(base_groups, base_plan: Plan, new_groups, new_plan: Plan) -> Plan:
