@@ -19,6 +19,10 @@ PRIMARY_KEYS = (
     "predicted_latency_ms",
     "dense_latency_ms_median",
     "speedup",
+    "ratio",
+    "ratio_ci95",
+    "ratio_rounds",
+    "ratio_stop",
 )
 CSV_META = ("model", "device", "runtime", "params", "flops", "onnx_size_bytes")
 CSV_ROW = (
@@ -34,11 +38,20 @@ CSV_ROW = (
     "dense_latency_ms_p90",
     "dense_throughput_ips",
     "speedup",
+    "ratio",
+    "ratio_ci95_lo",
+    "ratio_ci95_hi",
+    "ratio_rounds",
+    "ratio_stop",
 )
 
 
-def batch_row(batch: int, res: dict, dense: dict | None, predicted: float | None) -> dict:
-    """One report row: the model's timing at ``batch`` and, if given, the dense one and the ratio."""
+def batch_row(
+    batch: int, res: dict, dense: dict | None, predicted: float | None, interval=None
+) -> dict:
+    """One report row: the model's timing at ``batch`` and, if given, the dense one and the
+    ratio model/dense with its 95% interval (``runtimes.interval.RatioInterval``: median of
+    per-round ratios, interval, rounds, spread, why timing stopped)."""
     row = {
         "batch": int(batch),
         "latency_ms_median": res.get("latency_ms_median"),
@@ -56,6 +69,17 @@ def batch_row(batch: int, res: dict, dense: dict | None, predicted: float | None
             dense_latency_ms_p90=dense.get("latency_ms_p90"),
             dense_throughput_ips=dense.get("throughput_ips"),
             speedup=(d_med / med) if d_med and med else None,
+        )
+    if interval is not None:
+        row.update(
+            ratio=interval.median,
+            ratio_ci95=[interval.lo, interval.hi],
+            ratio_ci95_lo=interval.lo,
+            ratio_ci95_hi=interval.hi,
+            ratio_halfwidth=interval.halfwidth,
+            ratio_rounds=interval.n_rounds,
+            ratio_spread=interval.spread,
+            ratio_stop=interval.stop,
         )
     return row
 
@@ -129,6 +153,9 @@ def render_markdown(report: dict) -> str:
     head = ["batch", "median ms", "p90 ms", "p99 ms", "img/s", "predicted ms"]
     if dense:
         head += ["dense median ms", "speedup"]
+    ratio = any("ratio" in r for r in report["results"])
+    if ratio:
+        head += ["ratio (95% interval, rounds)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["results"]:
         cells = [
@@ -141,6 +168,8 @@ def render_markdown(report: dict) -> str:
         ]
         if dense:
             cells += [r.get("dense_latency_ms_median"), r.get("speedup")]
+        if ratio:
+            cells.append(_ratio_cell(r))
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
     layers = report.get("layers") or []
     if layers:
@@ -159,6 +188,17 @@ def render_markdown(report: dict) -> str:
         "Absolute times hold for the device above only; compare ratios taken in the same run."
     )
     return "\n".join(lines) + "\n"
+
+
+def _ratio_cell(row: dict) -> str:
+    """``0.512 [0.505, 0.519], 812 rounds (narrow)`` ('-' without an interval)."""
+    if row.get("ratio") is None:
+        return "-"
+    lo, hi = row["ratio_ci95"]
+    return (
+        f"{row['ratio']:.3f} [{lo:.3f}, {hi:.3f}], {row['ratio_rounds']} rounds "
+        f"({row['ratio_stop']})"
+    )
 
 
 def write_report(out_dir: str, report: dict) -> dict[str, str]:

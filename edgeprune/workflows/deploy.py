@@ -130,9 +130,12 @@ def _export(cfg: DeployConfig, loaded) -> tuple[dict, dict, dict]:
 def _batch_settings(cfg: DeployConfig, dev: DeviceSettings, runtime) -> list[AgentSettings]:
     """The run settings of every batch size, checked against the runtime's capabilities.
 
-    Dense and pruned are timed interleaved where the runtime can; the optimized graph and
-    the per-layer breakdown come from the first batch size where the runtime offers them.
+    Dense and pruned are timed interleaved where the runtime can, until their ratio's 95%
+    interval is within +-1.5% (unless the settings ask another half-width) or 4x the minimum
+    time has passed; the optimized graph and the per-layer breakdown come from the first
+    batch size where the runtime offers them.
     """
+    from edgeprune.budget.verify import DEFAULT_HALFWIDTH
     from edgeprune.runtimes import check_capabilities
 
     caps = runtime.capabilities
@@ -150,6 +153,9 @@ def _batch_settings(cfg: DeployConfig, dev: DeviceSettings, runtime) -> list[Age
             save_optimized=caps.saves_optimized and i == 0,
             profile_nodes=cfg.profile_layers and caps.profiles_layers and i == 0,
         )
+        if st.interleave and st.halfwidth == 0:
+            cap = st.max_time_s or max(4 * st.min_time_s, 1.0)
+            st = replace(st, halfwidth=DEFAULT_HALFWIDTH, max_time_s=cap)
         check_capabilities(runtime, st, 2 if cfg.compare_dense else 1)
         out.append(st)
     return out
@@ -165,6 +171,7 @@ def _benchmark(
     from edgeprune.report.deploy_report import batch_row
     from edgeprune.runtimes import time_models
     from edgeprune.runtimes.ort import layer_breakdown
+    from edgeprune.runtimes.timing import pair_interval
 
     paths, checks, python = files
     rows, raw, layers = [], {}, []
@@ -188,7 +195,9 @@ def _benchmark(
         pred, note = _predict(dev, loaded, b)
         if note and note not in notes:
             notes.append(note)
-        rows.append(batch_row(b, res[0], res[1] if cfg.compare_dense else None, pred))
+        dense = res[1] if cfg.compare_dense else None
+        interval = pair_interval(res[0], dense, st.halfwidth or None) if dense else None
+        rows.append(batch_row(b, res[0], dense, pred, interval))
         if st.profile_nodes and res[0].get("nodes"):
             layers = layer_breakdown(res[0]["nodes"], {n for n, _ in loaded.model.named_modules()})
     return rows, raw, layers, settings[0]
@@ -211,6 +220,14 @@ def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str 
             f"(expected <= {bound:g}): check the runtime, provider and precision"
         )
     return None
+
+
+def _host_note(dev: DeviceSettings, identity: dict | None, model: str) -> str | None:
+    """One sentence when the host that ran the models is not the one the device's latency
+    table was measured on."""
+    from edgeprune.devices.identity import host_note
+
+    return host_note(dev.profile, identity, model)
 
 
 # what ``--overwrite`` may replace: a deploy output directory
@@ -309,6 +326,10 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
     note = _device_check_note(first, runtime.name, cfg.export)
     if note:
         notes.append(note)
+    meta["host_note"] = _host_note(dev, first.get("device"), loaded.name)
+    if meta["host_note"]:
+        notes.append(meta["host_note"])
+        progress(f"note: {meta['host_note']}")
     if cfg.compare_dense:
         dense_params, dense_flops = _counts(models["dense"], loaded.input_size)
         meta.update(

@@ -8,6 +8,7 @@ import json
 
 from edgeprune.budget import Budget
 from edgeprune.budget.controller import ControllerConfig
+from edgeprune.cli.main import main
 from edgeprune.workflows.prune import PruneConfig, run_prune, summary
 
 
@@ -38,3 +39,13 @@ def test_prune_local_verifies_with_intervals_and_judges_the_final_run(tmp_path, 
     assert all("interval" in a and "met" in a for a in doc["verification"])
     assert "host_note" not in doc  # measured on the host the table was profiled on
     assert "95%, final run" in summary(doc)
+
+    # the independent check a user runs next reports the same kind of interval
+    dep = tmp_path / "deploy"
+    args = ["deploy", str(tmp_path / "run"), "--device", "local", "--compare-dense"]
+    assert main([*args, "--min-time", "0.3", "--out", str(dep)]) == 0
+    rep = json.loads((dep / "report.json").read_text())
+    lo, hi = rep["ratio_ci95"]
+    assert lo <= rep["ratio"] <= hi and rep["ratio_rounds"] >= 6
+    assert rep["ratio_stop"] in ("narrow", "time_cap") and not rep.get("host_note")
+    assert "95% interval" in (dep / "report.md").read_text()
