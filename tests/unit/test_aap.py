@@ -420,3 +420,10 @@ def test_the_dense_baseline_gets_one_rounds_retraining(tmp_path, retrain_dense, 
     assert calls == ([0, 1, 2] if retrain_dense else [1, 2])
     saved = torch.load(tmp_path / "state.pt", weights_only=True)
     assert (saved["snapshots"][0]["state"] is not None) == retrain_dense
+
+
+def test_attention_init_only_in_budget_runs_and_explicit_values_win():
+    assert aap_loop.uses_attention_init(AAPConfig(), {"flops": 1.0})
+    assert not aap_loop.uses_attention_init(AAPConfig(), {})  # accuracy target: the paper's
+    assert not aap_loop.uses_attention_init(AAPConfig(lam0=2.0), {"flops": 1.0})
+    assert not aap_loop.uses_attention_init(AAPConfig(init_from_attention=False), {"flops": 1})

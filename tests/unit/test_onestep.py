@@ -222,3 +222,99 @@ def test_rate_mode_end_to_end_reports_the_paper_tables():
     assert 0.0 <= rec["top1_before_finetune"] <= 1.0 and rec["eval_split"] == "val"
     assert rec["mimic_loss_after"] < rec["mimic_loss_before"]
     assert res.model(torch.randn(2, *SIZE)).shape == (2, 10)
+
+
+# --- issue #20: the paper's equations with numbers, beta's step, the global ranking ---------
+
+
+def test_beta_step_scales_only_with_beta_travel():
+    from edgeprune.methods.onestep.importance import beta_step
+
+    assert beta_step(1e-5, None, 1, loader(), None) == 1e-5  # the paper: as given
+    assert beta_step(1e-5, 0.5, 1, loader(48, 8), None) == pytest.approx(0.5 / 6)
+    assert beta_step(1e-5, 0.5, 2, loader(48, 8), 3) == pytest.approx(0.5 / 6)
+    assert beta_step(1.0, 0.5, 1, loader(48, 8), None) == 1.0  # never lowered
+
+
+def test_default_schedule_separates_beta_and_the_papers_lr_barely_moves_it():
+    """After the default single pass beta's ranking differs measurably from its initial
+    all-ones value; at the paper's Adam 1e-5 (steps x lr = 6e-5) it barely moves."""
+    spreads = {}
+    for name, cfg in (("default", OneStepConfig()), ("paper", OneStepConfig(beta_travel=None))):
+        model = calibrated_resnet8()
+        groups = prunable_layers(model, SIZE)
+        torch.manual_seed(0)
+        beta = learn_beta(model, groups, loader(48, 8), EXAMPLE, cfg)
+        flat = torch.cat(list(beta.values()))
+        spreads[name] = float(flat.max() - flat.min())
+    assert spreads["paper"] <= 6 * 1e-5 * 2 + 1e-6  # Adam: about lr per step, 6 steps
+    assert spreads["default"] > 0.2  # ranked: channels moved apart by > 20% of beta's start
+
+
+def test_global_ranking_is_the_default_under_the_controller():
+    from edgeprune.methods.base import WidthRule
+    from edgeprune.methods.onestep import OneStepMethod
+
+    assert OneStepConfig().ranking == "global"
+    m = OneStepMethod()
+    assert m.cfg.ranking == "global"
+    cfg = OneStepConfig(ranking="per_layer")
+    assert cfg.ranking == "per_layer"
+    with pytest.raises(UserError):
+        OneStepConfig(ranking="other")
+    # the rule each ranking declares (score() picks it; see onestep/__init__.py)
+    rule = {"global": WidthRule.THRESHOLD, "per_layer": WidthRule.ALLOCATE}
+    assert rule[m.cfg.ranking] is WidthRule.THRESHOLD
+
+
+def test_eq2_gate_scales_the_post_bn_map_by_abs_beta():
+    """Z = |beta| X: with beta = (-0.5, 2, 0, ...) the gated map is (0.5, 2, 0, ...) x X."""
+    from edgeprune.surgery import attach_gates_
+    from edgeprune.surgery.gates import post_bn_modules
+
+    model = calibrated_resnet8()
+    groups = prunable_layers(model, SIZE)
+    g = next(gr for gr in groups if gr.name == "layer1.0.conv1")
+    bn = post_bn_modules(model, EXAMPLE)["layer1.0.conv1"]
+    seen = []
+    h = bn.register_forward_hook(lambda _m, _i, o: seen.append(o.detach().clone()))
+    x = torch.randn(2, *SIZE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        model(x)
+    h.remove()
+    gates = attach_gates_(model, [g], EXAMPLE, init=1.0, transform=torch.abs)
+    beta = torch.ones(g.channels)
+    beta[:3] = torch.tensor([-0.5, 2.0, 0.0])
+    gates.gates[g.name].data.copy_(beta)
+    h = bn.register_forward_hook(lambda _m, _i, o: seen.append(o.detach().clone()))
+    with torch.no_grad():
+        model(x)
+    h.remove()
+    gates.remove()
+    plain, gated = seen[0], seen[-1]
+    assert torch.allclose(gated[:, 0], 0.5 * plain[:, 0])
+    assert torch.allclose(gated[:, 1], 2.0 * plain[:, 1])
+    assert torch.equal(gated[:, 2], torch.zeros_like(plain[:, 2]))
+    assert torch.allclose(gated[:, 3:], plain[:, 3:])
+
+
+def test_mimic_losses_against_hand_references():
+    """Two channels at one position: teacher logits (0, ln 3), student (0, 0).
+    p = (1/4, 3/4), q = (1/2, 1/2)."""
+    import math
+
+    from edgeprune.methods.onestep.mimic import js_mimic, kl_mimic, lasso_mimic, mse_mimic
+
+    t = torch.tensor([0.0, math.log(3.0)]).view(1, 2, 1, 1)
+    s = torch.zeros(1, 2, 1, 1)
+    p, q = (0.25, 0.75), (0.5, 0.5)
+    kl = sum(a * math.log(a / b) for a, b in zip(p, q, strict=True))
+    m = tuple((a + b) / 2 for a, b in zip(p, q, strict=True))
+    js = 0.5 * sum(a * math.log(a / c) for a, c in zip(p, m, strict=True))
+    js += 0.5 * sum(b * math.log(b / c) for b, c in zip(q, m, strict=True))
+    assert float(kl_mimic(t, s)) == pytest.approx(kl, rel=1e-5)  # 0.130812
+    assert float(js_mimic(t, s)) == pytest.approx(js, rel=1e-5)  # 0.0338221
+    assert float(kl_mimic(t, s)) == pytest.approx(0.1308121, rel=1e-5)
+    assert float(js_mimic(t, s)) == pytest.approx(0.0338221, rel=1e-4)
+    assert float(mse_mimic(t, s)) == pytest.approx(math.log(3.0) ** 2 / 2, rel=1e-6)
+    assert float(lasso_mimic(t, s)) == pytest.approx(math.log(3.0) / 2, rel=1e-6)

@@ -242,7 +242,7 @@ def init_state(run: _Run) -> dict:
     record = {"round": 0, "T": None, "acc": acc0, "acc_loss": 0.0 if acc0 is not None else None}
     record.update(_metric_fields(metrics), outcome="dense", widths=widths(run, Plan()))
     t1 = lam1 = None
-    if run.cfg.init_from_attention and run.targets:
+    if uses_attention_init(run.cfg, run.targets):
         t1, lam1 = initial_threshold(run, dense)
         record["init"] = {"T1": t1, "lam1": lam1, "quantile": run.cfg.init_quantile}
         run.log(f"budget run: T starts at {t1:.5g}, lambda {lam1:.5g} (from the attention)")
@@ -272,6 +272,14 @@ def init_from_ratios(ratios: torch.Tensor, q: float) -> tuple[float, float]:
     if lam <= 0:
         lam = max(float(ratios[-1]) - t1, abs(t1), 1e-12) * q
     return t1, lam
+
+
+def uses_attention_init(cfg: AAPConfig, targets: dict) -> bool:
+    """Budget runs with ``init_from_attention`` and T/lambda left at the paper's values (an
+    explicit ``t0`` or ``lam0`` wins)."""
+    paper = AAPConfig.__dataclass_fields__
+    untouched = cfg.t0 == paper["t0"].default and cfg.lam0 == paper["lam0"].default
+    return bool(cfg.init_from_attention and targets and untouched)
 
 
 def initial_threshold(run: _Run, dense: nn.Module) -> tuple[float, float]:

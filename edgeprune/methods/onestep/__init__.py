@@ -4,9 +4,12 @@
    CE + lam * ||beta||_1 with every weight frozen (``importance``).
 2. Rank layers by the mean |beta| (or the sum, Eq. 4: ``layer_score=sum``); the N best and
    the layer of the last conv are crucial and keep all their filters (``crucial``).
-3. Prune the other layers in one step by global |beta| ranking: under the budget controller
-   (crucial layers get +inf scores, which the allocator never cuts) or, with ``rate=...``,
-   exactly that share of their channels.
+3. Prune the other layers in one step by one global |beta| ranking (``ranking=global``, the
+   default): under the budget controller (``WidthRule.THRESHOLD``: the controller keeps the
+   k best channels network-wide, k the largest whose model meets the budget on the
+   device's latency table; crucial layers get +inf scores and stay whole) or, with
+   ``rate=...``, exactly that share of their channels. ``ranking=per_layer`` (ours): the
+   latency-aware allocator on |beta| relative to each layer's mean.
 4. Recover in one step: the pruned student mimics the dense teacher's post-ReLU outputs at
    the crucial layers (KL by default), classifier copied and frozen (``recovery``). The
    pipeline then fine-tunes with CE for ``--epochs``.
@@ -68,7 +71,8 @@ class Selection:
 
 @register_method("onestep")
 class OneStepMethod(ScoringMethod):
-    """One-step pruning-recovery under the budget controller (``WidthRule.ALLOCATE``);
+    """One-step pruning-recovery under the budget controller (global |beta| threshold,
+    ``WidthRule.THRESHOLD``; ``ranking=per_layer``: ``WidthRule.ALLOCATE``);
     with ``rate=...`` the paper's fixed-rate mode (:class:`OneStepRate`). Options: see
     :class:`OneStepConfig` (``--opt key=value``)."""
 
@@ -90,7 +94,8 @@ class OneStepMethod(ScoringMethod):
         """|beta| per channel; crucial layers +inf so the controller keeps them whole."""
         sel = select(self.cfg, model, groups, ctx, ctx.oracle)
         scores = allocation_scores(sel.beta, sel.crucial)
-        return ScoreResult(scores, WidthRule.ALLOCATE, sel.diagnostics, {"crucial": sel.crucial})
+        rule = WidthRule.THRESHOLD if self.cfg.ranking == "global" else WidthRule.ALLOCATE
+        return ScoreResult(scores, rule, sel.diagnostics, {"crucial": sel.crucial})
 
     def recover(self, pruned, dense, groups, scored: ScoreResult, ctx) -> RecoveryResult:
         """Reconstruct the crucial layers' outputs; returns accuracies and mimic losses."""

@@ -9,6 +9,7 @@ from edgeprune.errors import UserError
 
 LAYER_SCORES = ("mean", "sum")
 MIMICS = ("kl", "js", "mse", "lasso")
+RANKINGS = ("global", "per_layer")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,18 @@ class OneStepConfig:
     channels removed, exactly) instead of the budget controller.
     Recovery (Eq. 8): ``mimic`` = kl (default) | js | mse | lasso; ``recover_epochs`` (15),
     ``recover_lr`` (Adam, 1e-3), divided by 10 every ``recover_lr_step`` (5) epochs.
+    ``ranking`` under the budget controller: ``global`` (default, the paper's one-step
+    global pruning: one |beta| ranking over all layers, the controller choosing how many
+    channels to keep on the device's latency table) or ``per_layer`` (ours: |beta| divided
+    by the layer's mean, widths allocated per layer on latency saved per importance lost).
+    ``beta_travel`` (ours, for short schedules): Adam moves each beta by at most ~lr per
+    step, so 1 pass at 1e-5 (~350 steps) moves beta by <= 0.0035 and the ranking stays near
+    random; with ``beta_travel`` set the step is raised to max(beta_lr, beta_travel / steps).
+    With lam = 1 the L1 term dominates the CE gradient, so Adam first lowers every beta
+    alike; travel 2 brings beta from 1 to 0 in half the schedule, and in the other half the
+    CE gradient decides which channels climb back (ResNet-8, 6 steps: |beta| spread 0.5
+    vs 0.001 at travel 0.5 and 6e-5 at the paper's lr).
+    None: ``beta_lr`` as given (the paper; ``--preset paper`` also sets its 15 epochs).
     """
 
     lam: float = 1.0
@@ -37,10 +50,16 @@ class OneStepConfig:
     recover_epochs: int = 15
     recover_lr: float = 1e-3
     recover_lr_step: int = 5
+    ranking: str = "global"
+    beta_travel: float | None = 2.0
 
     def __post_init__(self) -> None:
         if self.layer_score not in LAYER_SCORES:
             raise UserError(f"onestep: layer_score must be one of {', '.join(LAYER_SCORES)}")
+        if self.ranking not in RANKINGS:
+            raise UserError(f"onestep: ranking must be one of {', '.join(RANKINGS)}")
+        if self.beta_travel is not None and self.beta_travel <= 0:
+            raise UserError("onestep: beta_travel must be positive (or none)")
         if self.mimic not in MIMICS:
             raise UserError(f"onestep: mimic must be one of {', '.join(MIMICS)}")
         if int(self.n_crucial) < 2:

@@ -52,6 +52,9 @@ def learn_beta(
 
     gates = attach_gates_(model, groups, example_input, init=1.0, transform=torch.abs)
     params = gates.parameters()
+    lr = beta_step(
+        cfg.beta_lr, getattr(cfg, "beta_travel", None), cfg.beta_epochs, loader, limit_batches
+    )
 
     def penalty(_m: nn.Module, _out: torch.Tensor) -> torch.Tensor:
         return cfg.lam * sum(p.abs().sum() for p in params)
@@ -59,7 +62,7 @@ def learn_beta(
     tcfg = TrainConfig(
         epochs=cfg.beta_epochs,
         optimizer="adam",
-        lr=cfg.beta_lr,
+        lr=lr,
         weight_decay=0.0,
         schedule="constant",
         limit_batches=limit_batches,
@@ -75,6 +78,22 @@ def learn_beta(
     finally:
         gates.remove()
     return {name: p.detach().abs().cpu().clone() for name, p in gates.gates.items()}
+
+
+def beta_step(
+    lr: float, travel: float | None, epochs: int, loader, limit_batches: int | None
+) -> float:
+    """The Adam step for beta: ``lr``, or with ``travel`` at least travel / steps, so that
+    beta can move by about ``travel`` over the schedule (Adam moves ~lr per step)."""
+    if travel is None:
+        return lr
+    try:
+        per_epoch = len(loader)
+    except TypeError:
+        per_epoch = limit_batches or 1
+    if limit_batches is not None:
+        per_epoch = min(per_epoch, limit_batches)
+    return max(lr, travel / max(1, epochs * per_epoch))
 
 
 def layer_scores(beta: dict[str, torch.Tensor], how: str = "mean") -> dict[str, float]:
