@@ -71,14 +71,17 @@ def propose(
     base: ControllerConfig,
     k: int,
 ) -> list[Candidate]:
-    """The distinct feasible structures of the first ``k`` configs of ``candidate_configs``,
-    decided by ``decide_with(config)`` (predicted, no device), ``base``'s first.
+    """Up to ``k`` distinct feasible structures, decided by ``decide_with(config)``
+    (predicted, no device) for the configs of ``candidate_configs`` in order, ``base``'s
+    first; a variant giving a structure already found is passed over for the next.
 
     A variant that cannot meet the budget is left out; the base config's failure is raised
     (it is what the run without candidates would have raised).
     """
     found: list[Candidate] = []
-    for i, (name, cfg) in enumerate(candidate_configs(base, k)):
+    for i, (name, cfg) in enumerate(candidate_configs(base, len(VARIANTS))):
+        if len(found) == k:
+            break
         try:
             res = decide_with(cfg)
         except UserError:

@@ -61,6 +61,7 @@ def test_every_candidate_meets_the_budget():
     assert len(set(widths)) == len(widths)  # no duplicates
     assert found[0].name == "as-configured"
     assert len(propose(decide_with, ControllerConfig(), 1)) == 1
+    assert len(propose(decide_with, ControllerConfig(), 2)) == 2
 
 
 def test_selection_keeps_the_best_val_score():

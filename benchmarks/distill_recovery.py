@@ -1,0 +1,97 @@
+"""Distillation in recovery (issue 17): one method at one budget, the standard recovery with
+each ``--distill`` mode (and optionally ``--candidates K``), same seed, top-1 on test-a.
+
+    python benchmarks/distill_recovery.py --model resnet56 \
+        --weights ../shared/weights/cifar10/resnet56-4bfd9763.th --method l1 --device xeon \
+        --latency-budget 0.5x --data-root ../shared/data/cifar10-jpeg --epochs 1 \
+        --distill none,kd --out runs/distill-r56
+
+Latency is predicted from the device's table (no on-device verification): enough to compare
+accuracy at one fixed structure. Every run gets ``standard_recovery()`` (the bench's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="resnet56")
+    p.add_argument("--weights")
+    p.add_argument("--method", default="l1")
+    p.add_argument("--device", default="xeon")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--latency-budget")
+    how.add_argument("--flops-budget")
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--limit-batches", type=int)
+    p.add_argument("--distill", default="none,kd", help="comma list of modes, run in order")
+    p.add_argument("--candidates", type=int, default=1)
+    p.add_argument("--candidate-batches", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    return p
+
+
+def main(args: argparse.Namespace) -> list[dict]:
+    from edgeprune.budget import Budget, parse_latency
+    from edgeprune.budget.budget import parse_count
+    from edgeprune.train import DistillConfig
+    from edgeprune.workflows.bench import standard_recovery
+    from edgeprune.workflows.prune import PruneConfig, run_prune
+
+    if args.latency_budget:
+        ms, ratio = parse_latency(args.latency_budget)
+        budget = Budget(latency_ms=ms, latency_ratio=ratio, device=args.device)
+    else:
+        flops, ratio = parse_count(args.flops_budget, "FLOPs budget")
+        budget = Budget(flops=flops, flops_ratio=ratio, device=args.device)
+    rows = []
+    for mode in [m.strip() for m in args.distill.split(",") if m.strip()]:
+        name = f"{args.method}-{mode}-k{args.candidates}"
+        cfg = PruneConfig(
+            model=args.model,
+            out=os.path.join(args.out, name),
+            method=args.method,
+            budget=budget,
+            weights=args.weights,
+            device=args.device,
+            data_root=args.data_root,
+            epochs=args.epochs,
+            limit_batches=args.limit_batches,
+            verify=False,
+            seed=args.seed,
+            overwrite=True,
+            recovery=standard_recovery(),
+            distill=DistillConfig(mode=mode),
+            candidates=args.candidates,
+            candidate_batches=args.candidate_batches,
+        )
+        t0 = time.time()
+        rep = run_prune(cfg).to_dict()
+        row = {
+            "run": name,
+            "distill": mode,
+            "candidates": args.candidates,
+            "dense_top1": rep["dense"]["top1"],
+            "top1": rep["pruned"]["top1"],
+            "predicted_latency_ratio": rep["predicted_latency_ms"]
+            / rep["dense"]["predicted_latency_ms"],
+            "flops_ratio": rep["pruned"]["flops"] / rep["dense"]["flops"],
+            "params_ratio": rep["pruned"]["params"] / rep["dense"]["params"],
+            "recovery_s": (rep.get("timings") or {}).get("recovery_s"),
+            "wall_s": time.time() - t0,
+            "load_after": os.getloadavg()[0],
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
