@@ -228,8 +228,18 @@ def verify_loop(
     lo: tuple[float, float] | None = None  # largest scale measured under the aim, its offset
     hi: tuple[float, float] | None = None  # smallest scale measured over the aim, its offset
     aim = 1.0 - cfg.slack / 2.0  # the middle of the landing zone
+    alloc: Allocation | None = None
+    remeasure = False  # the last interval was too wide to steer by: time the plan again
     for attempt in range(cfg.max_retries + 1):
-        alloc = allocate_at(scale)
+        if alloc is None or not remeasure:
+            try:
+                alloc = allocate_at(scale)
+            except InfeasibleBudget as err:
+                if best is None and attempt == 0:
+                    raise
+                log(f"no plan at target x{scale:.3f} ({err}); keeping the last measured one")
+                break
+        remeasure = False
         rec = {
             "attempt": attempt,
             "latency_scale": scale,
@@ -240,7 +250,7 @@ def verify_loop(
         if measure is None or not budget.has_latency:
             return ControllerResult(alloc, attempts)
         pruned = apply_plan_(copy.deepcopy(model), alloc.plan, example_input)
-        m = measure(model, pruned)
+        m, measured = measure(model, pruned), alloc
         judged = measured_verdict(budget, m, cfg.tolerance)
         met, miss = judged.met, judged.latency_miss  # miss of the interval's upper end
         position = _position(budget, m)  # measured median / budget
@@ -262,6 +272,12 @@ def verify_loop(
         # over: tighten; under the landing zone: loosen. Once one scale landed under the
         # aim and one over, interpolate between them (latency is a staircase in the
         # widths, so a plain multiplicative step can oscillate).
+        iv = getattr(m, "interval", None)
+        if iv is not None and iv.target_halfwidth and iv.halfwidth > 2 * iv.target_halfwidth:
+            # too noisy to steer by (a loaded machine): time the same plan again
+            remeasure = True
+            log(f"the interval is too wide to steer by (±{iv.halfwidth:.1%}): measuring again")
+            continue
         offset = position / aim - 1.0
         if not met:
             offset = max(offset, 0.005)  # an interval reaching over the budget: tighten
@@ -273,8 +289,8 @@ def verify_loop(
             (s_lo, o_lo), (s_hi, o_hi) = lo, hi
             frac = (0.0 - o_lo) / (o_hi - o_lo) if o_hi != o_lo else 0.5
             scale = s_lo + min(0.9, max(0.1, frac)) * (s_hi - s_lo)
-        else:
-            scale *= 1.0 / (1.0 + offset)
+        else:  # a table off by more than 25% is noise or load, not a table error
+            scale *= min(1.25, max(0.8, 1.0 / (1.0 + offset)))
         what = "reaches over the budget" if not met else "is under the landing zone"
         log(
             f"measured latency {what} (median at {position:.1%} of it, interval up to "
@@ -283,7 +299,7 @@ def verify_loop(
     if best is not None:
         best.attempts = attempts
         return best
-    return ControllerResult(alloc, attempts, m, False)
+    return ControllerResult(measured, attempts, m, False)
 
 
 def _position(budget: Budget, m) -> float:

@@ -21,7 +21,8 @@ DENSE_MS = 10.0
 
 
 def _measurement(median: float, halfwidth: float) -> Measurement:
-    iv = RatioInterval(median, median * (1 - halfwidth), median * (1 + halfwidth), 400, 0.02)
+    lo, hi = median * (1 - halfwidth), median * (1 + halfwidth)
+    iv = RatioInterval(median, lo, hi, 400, 0.02, "time_cap", 0.015)
     return Measurement(DENSE_MS, DENSE_MS * median, 400, "scripted", iv)
 
 
@@ -36,8 +37,12 @@ def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig()):
         metrics = {"latency_ms": DENSE_MS * 0.5 * scale}
         return Allocation({}, Plan({}), metrics, {"latency_ms": DENSE_MS}, {}, 0, [])
 
+    calls = []
+
     def measure(dense, pruned):
-        return _measurement(device_ratio(scales[-1]), halfwidth)
+        calls.append(1)
+        hw = halfwidth(len(calls)) if callable(halfwidth) else halfwidth
+        return _measurement(device_ratio(scales[-1]), hw)
 
     res = verify_loop(
         model, allocate_at, BUDGET, torch.randn(1, 3, 32, 32), cfg, measure, lambda m: None
@@ -97,3 +102,14 @@ def test_an_interval_too_wide_to_show_the_budget_is_never_met():
     assert res.budget_met_latency is False
     assert all(not a["met"] for a in res.attempts)
     assert all(a["interval"]["hi"] > 0.515 for a in res.attempts)
+
+
+def test_a_too_wide_interval_times_the_same_plan_again():
+    res, scales = _run(lambda s: 0.49 * s, halfwidth=lambda call: 0.1 if call == 1 else 0.01)
+    assert scales == [1.0] and len(res.attempts) == 2  # one plan, measured twice
+    assert res.budget_met_latency and res.attempts[1]["interval"]["hi"] <= 0.515
+
+
+def test_one_step_never_moves_the_target_more_than_25_percent():
+    _, scales = _run(lambda s: 1.0 * s)  # the device says 2x the table: load, not the table
+    assert scales[1] == pytest.approx(0.8)
