@@ -322,3 +322,86 @@ def test_without_data_is_one_clear_sentence():
     groups = prunable_layers(model, (3, 32, 32))
     with pytest.raises(UserError, match="--data-root"):
         get_method("paam").score(model, groups, MethodContext(EXAMPLE))
+
+
+# -- issue #20: the paper's equations with numbers, the switches of a budget run ----------
+
+
+def test_eq1_vanilla_scores_on_a_hand_made_input():
+    """S = phi(vec(F) W^F): F = [[1, 2], [3, -1]] (2 filters, rows of 2), a = 0.1.
+    vec(F) = (1, 2, 3, -1); W^F columns (1, 0, 0, 0) and (0, 0, -1, 0) give logits 1 and
+    -3, so S = (1 + 0.1 * 1, e^-3) = (1.1, 0.049787)."""
+    an = VanillaAN(filters=2, row=2, a=0.1)
+    with torch.no_grad():
+        an.weight.zero_()
+        an.weight[0, 0] = 1.0
+        an.weight[2, 1] = -1.0
+    s = an(torch.tensor([[1.0, 2.0], [3.0, -1.0]]))
+    assert s.tolist() == pytest.approx([1.1, math.exp(-3.0)], rel=1e-6)
+
+
+def test_eq6_penalty_is_lambda_times_weighted_l1_of_the_scores():
+    """lam * sum_l w_l ||S_l||_1 with hand-set scores: 5e-4 * (2 * 1.5 + 1 * 0.75) = 1.875e-3."""
+    model, groups, cfg, nets = _setup()
+    bank = ScoreBank(model, groups[:2], nets, EXAMPLE)
+    a, b = groups[0].name, groups[1].name
+    bank.current = {a: torch.tensor([0.5, -1.0]), b: torch.tensor([0.25, 0.5])}
+    pen = cfg.lam * bank.penalty({a: 2.0, b: 1.0})
+    bank.remove()
+    assert float(pen) == pytest.approx(5e-4 * (2 * 1.5 + 1 * 0.75))
+
+
+def test_a_residual_streams_attention_network_sees_every_members_filters():
+    model, groups, cfg, nets = _setup()
+    assert cfg.group_weights == "all"
+    stream = next(g for g in groups if g.residual and len(g.convs) > 1)
+    from edgeprune.methods.paam.attention import an_key, group_filters
+
+    x = group_filters(model, stream, "all")
+    rows = [model.get_submodule(c).weight[0].numel() for c in stream.convs]
+    assert x.shape == (stream.channels, sum(rows))
+    assert nets[an_key(stream.name)].weight.shape == (stream.channels * sum(rows), stream.channels)
+    first = build_attention(model, groups, PAAMConfig(group_weights="first"))
+    assert first[an_key(stream.name)].weight.shape[0] == stream.channels * rows[0]
+
+
+def test_final_scores_are_those_the_last_cnn_phase_trained_with():
+    torch.manual_seed(0)
+    model = create_model("resnet8")
+    groups = prunable_layers(model, (3, 32, 32))
+    ckpt, store = _memory_checkpointer()
+    trained = get_method("paam", **_opts(variant="kq")).score(model, groups, _ctx(checkpoint=ckpt))
+    saved = store["state"]["trained_scores"]
+    assert all(torch.equal(trained.scores[k], saved[k]) for k in saved)
+    torch.manual_seed(0)
+    model = create_model("resnet8")
+    re = get_method("paam", **_opts(variant="kq", final_scores="recomputed"))
+    again = re.score(model, groups, _ctx()).scores
+    assert any(not torch.equal(again[k], saved[k]) for k in saved)  # the CNN phase moved them
+
+
+def test_gate_after_bn_equals_gating_the_bn_folded_conv_output():
+    """PAAM Eq. 3 / one-step Eq. 2 scale the conv's output; with BN folded into the conv
+    (inference) that output IS the post-BN map, so gating after BN is the same thing. Gating
+    before BN would be undone by BN's batch statistics in training (shown for s > 0)."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    bn = torch.nn.BatchNorm2d(4)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2.0)
+        bn.bias.uniform_(-1.0, 1.0)
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    bn.eval()
+    s = torch.tensor([0.0, 0.3, 1.0, 2.5]).view(1, 4, 1, 1)
+    x = torch.randn(2, 3, 8, 8)
+    gated_after_bn = s * bn(conv(x))
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    folded = torch.nn.Conv2d(3, 4, 3, padding=1, bias=True)
+    with torch.no_grad():
+        folded.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+        folded.bias.copy_(bn.bias - bn.running_mean * scale)
+    assert torch.allclose(gated_after_bn, s * folded(x), atol=1e-5)
+    bn.train()
+    pos = torch.tensor([0.5, 0.3, 1.0, 2.5]).view(1, 4, 1, 1)
+    assert torch.allclose(bn(pos * conv(x)), bn(conv(x)), atol=1e-3)  # before BN: no effect

@@ -14,12 +14,18 @@ _CHOICES = {
     "binarize": ("auto", "budget", "ratio", "theta"),
     "final": ("controller", "binarize"),
     "group_weights": ("first", "all"),
+    "final_scores": ("trained", "recomputed"),
 }
 
 
 @dataclass(frozen=True)
 class PAAMConfig:
-    """Options of PAAM (Babaiee et al.); defaults are the paper's CIFAR-10 ResNet-56 values.
+    """Options of PAAM (Babaiee et al.). The model-side hyperparameters (lam, AN and CNN
+    learning rates, cycles of 3 + 6 epochs, theta) default to the paper's CIFAR-10 ResNet-56
+    values; the warm-up defaults to 0 (a pretrained start; the paper trains 50 epochs from
+    scratch) and, in a run with a budget, ``balance``/``binarize``/``final`` switch to ours
+    (latency balancing, the ratio that meets the budget, the controller's threshold).
+    ``--preset paper`` sets every value of the paper (see docs/methods.md).
 
     variant: attention network, ``vanilla`` (S = phi(F W^F)) or ``kq`` (scaled key-query).
     lam: lambda of the score regulariser (Table 5, ResNet-56 medium: 5e-4).
@@ -41,8 +47,12 @@ class PAAMConfig:
     theta: the binarization threshold (paper: 0.5); prune_ratio: the fixed p.
     final: ``controller`` (the budget controller picks the global threshold on the final
         scores) or ``binarize`` (the paper's mode: the same g(s, p) as in the CNN phases).
-    group_weights: the AN input of a coupled group: its ``first`` conv's filters or ``all``
-        its convs' filters concatenated per output channel.
+    group_weights: the AN input of a coupled group: ``all`` its convs' filters concatenated
+        per output channel (default: the paper scores every conv, and a residual stream's
+        channel is a channel of each of them) or only its ``first`` conv's (earlier).
+    final_scores: the scores the final plan is cut from: ``trained`` (default, the paper:
+        those that gave the masks the last CNN phase trained with) or ``recomputed`` (the
+        ANs re-run on the filters after that phase, which can differ from the masks).
     max_an_params: refuse (one clear sentence) attention networks larger than this.
     freeze_bn_stats: keep BatchNorm running statistics fixed during AN phases.
     device: where the pruning phases train (``auto``: CUDA when available).
@@ -68,7 +78,8 @@ class PAAMConfig:
     theta: float = 0.5
     prune_ratio: float = 0.5
     final: str = "controller"
-    group_weights: str = "first"
+    group_weights: str = "all"
+    final_scores: str = "trained"
     max_an_params: int = 200_000_000
     freeze_bn_stats: bool = True
     device: str = "auto"

@@ -64,6 +64,7 @@ class PAAMRun:
         self.warmup_history: list[dict] = []
         self.done_cycles, self.warm = 0, cfg.warmup_epochs == 0
         self.bank: ScoreBank | None = None
+        self.trained_scores: dict[str, torch.Tensor] | None = None
 
     # -- checkpoints -------------------------------------------------------------------
     def _fingerprint(self) -> dict:
@@ -84,6 +85,7 @@ class PAAMRun:
                 "nets": self.nets.state_dict(),
                 "records": self.records,
                 "warmup_history": self.warmup_history,
+                "trained_scores": self.trained_scores,
             }
         )
 
@@ -104,6 +106,7 @@ class PAAMRun:
         self.nets.load_state_dict(state["nets"])
         self.warm, self.done_cycles = state["warm"], state["done_cycles"]
         self.records, self.warmup_history = state["records"], state["warmup_history"]
+        self.trained_scores = state.get("trained_scores")
         self.ctx.log(f"paam: resumed after {self.done_cycles} of {self.cfg.cycles} cycles")
 
     # -- phases ----------------------------------------------------------------------
@@ -120,6 +123,7 @@ class PAAMRun:
         bank = self.bank
         an = an_phase_(bank, self.weights, self.cfg, self.ctx, seed=1000 * i + 1)
         scores = bank.scores()
+        self.trained_scores = scores  # the masks of this CNN phase come from these
         binar = self.binarize(scores)
         cnn = cnn_phase_(bank, binar.masks, self.cfg, self.ctx, seed=1000 * i + 2)
         chans = {g.name: g.channels for g in self.groups}
@@ -135,7 +139,8 @@ class PAAMRun:
         self.save()
 
     def execute(self) -> dict[str, torch.Tensor]:
-        """Warm-up and all cycles; returns the final analog scores (CPU). Leaves the model
+        """Warm-up and all cycles; returns the final analog scores (CPU): those the last
+        CNN phase's masks came from (``final_scores=trained``) or recomputed. Leaves the model
         trained, without ANs, on its original device."""
         self.resume()
         try:
@@ -149,6 +154,8 @@ class PAAMRun:
             )
             for i in range(self.done_cycles, self.cfg.cycles):
                 self.cycle(i)
+            if self.cfg.final_scores == "trained" and self.trained_scores is not None:
+                return {k: v.clone() for k, v in self.trained_scores.items()}
             return self.bank.scores()
         finally:
             if self.bank is not None:
