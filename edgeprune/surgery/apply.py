@@ -185,7 +185,7 @@ def _prune_group_(group: tp.Group) -> None:
     special = [
         it
         for it in group.items
-        if it.dep.handler is tp.prune_conv_in_channels and is_grouped(it.dep.target.module)
+        if it.dep.handler == tp.prune_conv_in_channels and is_grouped(it.dep.target.module)
     ]
     group._group = [it for it in group.items if not any(it is s for s in special)]
     for it in special:
