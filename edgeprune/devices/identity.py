@@ -4,6 +4,7 @@ agent's identity) with the identity a device profile's latency table was measure
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from edgeprune.devices.profile import DeviceProfile, Identity
 
@@ -50,4 +51,18 @@ def host_note(profile: DeviceProfile | None, host: Mapping | None, model: str) -
         f"this host ({here}) is not the machine the latency table of device '{profile.name}' "
         f"was measured on ({'; '.join(diff)}): predictions may not hold here; profile this host "
         f"with 'edgeprune profile --device local --model {model}'"
+    )
+
+
+def with_agent_identity(base: Identity, host: Mapping | None) -> Identity:
+    """``base`` with the architecture, CPU, cores and ISA flags the device agent reported
+    (``device_identity()``, e.g. recorded by ``device setup``); ``base`` when unknown."""
+    if not host:
+        return base
+    return replace(
+        base,
+        arch=str(host.get("machine") or base.arch),
+        cpu=str(host.get("cpu") or base.cpu),
+        cores=int(host.get("cores") or base.cores),
+        isa=tuple(host.get("isa") or base.isa),
     )

@@ -68,6 +68,8 @@ def run_profile(cfg: ProfileConfig) -> ProfileResult:
     base = base_profile_for(cfg.device, cfg.host, cfg.key)
     if cfg.threads:
         base = replace(base, identity=replace(base.identity, threads=cfg.threads))
+    if cfg.host:  # the remote machine as `device setup` saw it (ISA flags, cores, CPU)
+        base = replace(base, identity=_remote_identity(cfg.host, base.identity))
     settings = _settings(cfg, base)
     from edgeprune.runtimes import get_runtime, require_capability
 
@@ -88,6 +90,15 @@ def run_profile(cfg: ProfileConfig) -> ProfileResult:
         if target is not None:
             target.close()
     return ProfileResult(prof, tuple(cfg.models), measured=measured, resumed=skipped)
+
+
+def _remote_identity(host: str, base):
+    """``base`` with what ``device setup`` recorded about ``host`` (unchanged without it)."""
+    from edgeprune.devices.hosts import load_record
+    from edgeprune.devices.identity import with_agent_identity
+
+    record = load_record(host)
+    return with_agent_identity(base, record.identity if record else None)
 
 
 def _check(cfg: ProfileConfig) -> None:

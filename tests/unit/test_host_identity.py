@@ -58,3 +58,17 @@ def test_identity_records_isa_and_round_trips_through_yaml(tmp_path, monkeypatch
     doc = yaml.safe_load(yaml.safe_dump(local.identity.to_dict()))
     assert Identity.from_dict(doc) == local.identity
     assert "avx512f" in load_profile("xeon").identity.isa  # the shipped table's VM
+
+
+def test_a_remote_identity_from_device_setup_fills_the_profile():
+    from edgeprune.devices.identity import with_agent_identity
+
+    pi = {"machine": "aarch64", "cpu": "Cortex-A53", "cores": 4, "isa": ["neon", "asimd"]}
+    ident = with_agent_identity(Identity(arch="auto", threads=4), pi)
+    assert (ident.arch, ident.cores, ident.isa, ident.threads) == (
+        "aarch64",
+        4,
+        ("neon", "asimd"),
+        4,
+    )
+    assert with_agent_identity(TABLE, None) == TABLE
