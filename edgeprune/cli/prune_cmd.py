@@ -36,6 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="method option (repeatable), e.g. --opt lam=1e-4 --opt an_epochs=3",
     )
+    p.add_argument(
+        "--preset",
+        choices=["paper", "cpu"],
+        help="paper: every hyperparameter and schedule the method's paper gives (CIFAR-10 "
+        "ResNet-56, recovery optimizer included); cpu: our short schedules; --opt wins",
+    )
     add_device_args(p, note="latency budgets are measured on it")
     b = p.add_argument_group("budget")
     b.add_argument("--latency-budget", help="0.5x (of dense on the device) or 0.8ms")
@@ -82,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--candidates and --candidate-batches must be >= 1")
     options = parse_options(args.opt)
     from edgeprune.methods import method_class
+    from edgeprune.methods.presets import apply_preset
+
+    options, recovery, epochs, batch_size = apply_preset(
+        args.method, getattr(args, "preset", None), options, args.epochs, args.batch_size
+    )
 
     own = method_class(args.method).own_budget_option
     if own is not None and own in options and not _has_budget_flag(args):
@@ -109,15 +120,16 @@ def run(args: argparse.Namespace) -> int:
         remote_python=args.remote_python,
         ssh=ssh_options_from_args(args),
         data_root=args.data_root,
-        epochs=args.epochs,
+        epochs=epochs,
         lr=args.lr,
-        batch_size=args.batch_size,
+        batch_size=batch_size,
         limit_batches=args.limit_batches,
         verify=not args.no_verify,
         verify_min_time_s=args.min_time,
         controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
         seed=args.seed,
         method_options=options,
+        recovery=recovery,
         resume=args.resume,
         overwrite=args.overwrite,
         distill=distill_config_from_args(args),
