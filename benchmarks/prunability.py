@@ -54,6 +54,14 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="statuses to run again instead of resuming them, e.g. 'timeout,crashed'",
     )
     p.add_argument("--keep-outputs", action="store_true", help="keep weights.pt and model.onnx")
+    p.add_argument(
+        "--recheck-parity",
+        action="store_true",
+        help="also rebuild each pruned model from its files and re-run model.onnx in ORT",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="models at once (FLOPs only: timings need 1)"
+    )
     return p
 
 
@@ -73,6 +81,8 @@ def main(args: argparse.Namespace):
         verify_min_time_s=args.verify_min_time,
         rerun=tuple(s.strip() for s in args.rerun.split(",") if s.strip()),
         keep_outputs=args.keep_outputs,
+        recheck_parity=args.recheck_parity,
+        jobs=1 if args.latency else args.jobs,
     )
 
     def show(row) -> None:

@@ -21,10 +21,11 @@ pytest.importorskip("onnxruntime")
 FAST = ("resnet18", "mobilenet_v2", "squeezenet1_1")
 
 
-def _assert_ok(row: PrunabilityRow, ratio: float) -> None:
+def _assert_ok(row: PrunabilityRow, ratio: float, rechecked: bool = False) -> None:
     assert row.status == "ok", (row.model, row.status, row.message)
     assert row.budget_met is True
-    assert row.onnx_parity is True and row.parity_max_abs_diff is not None
+    assert row.onnx_parity is True
+    assert (row.parity_max_abs_diff is not None) == rechecked
     assert row.flops_ratio is not None and row.flops_ratio <= ratio * (1 + 1e-12)
     assert row.flops_ratio > 0.3  # pruned to the budget, not to nothing
     assert row.params_after < row.params_before
@@ -61,10 +62,11 @@ def test_timeout_and_too_large_are_rows_not_the_end(tmp_path):
     assert "skipped: 633 M params" in md and "timeout: no result" in md
     # --rerun timeout runs only that one again
     seen = []
-    cfg2 = PrunabilityConfig(**{**cfg.__dict__, "rerun": ("timeout",), "timeout_s": 300.0})
-    run_prunability(cfg2, on_row=seen.append)
+    again = {"rerun": ("timeout",), "timeout_s": 300.0, "recheck_parity": True}
+    run_prunability(PrunabilityConfig(**{**cfg.__dict__, **again}), on_row=seen.append)
     assert [r.model for r in seen] == ["resnet18"]
-    _assert_ok(seen[0], 0.6)
+    _assert_ok(seen[0], 0.6, rechecked=True)  # rebuilt from its files, model.onnx re-run
+    assert seen[0].parity_max_abs_diff < 1e-3
 
 
 def test_classifier_names_and_family():
