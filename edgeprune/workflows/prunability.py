@@ -113,7 +113,9 @@ def run_prunability(
     path = csv_path(cfg)
     done = {r.model: r for r in read_csv(path) if r.mode == cfg.mode}
     done = {m: r for m, r in done.items() if r.status not in cfg.rerun}
-    todo = [m for m in models if m not in done]
+    # smallest first (by published parameter count): a cut-off run leaves the giants out
+    size = {m: published_params(m) or 0 for m in models if m not in done}
+    todo = sorted(size, key=lambda m: (size[m], m)) if cfg.smallest_first else list(size)
 
     def record(row: PrunabilityRow) -> None:
         done[row.model] = row
