@@ -27,6 +27,7 @@ class Measurement:
     interval: RatioInterval | None = None
     order: str = "dense_first"  # which model ran first in each round
     identity: dict = field(default_factory=dict)  # the device agent's identity of the host
+    sessions: tuple[Measurement, ...] = ()  # the separate sessions combined (if several)
 
     @property
     def ratio(self) -> float:
@@ -53,7 +54,30 @@ class Measurement:
             "order": self.order,
             "n_runs": self.n_runs,
             "host": self.host,
+            "sessions": [s.to_dict() for s in self.sessions],
         }
+
+
+def combine(sessions: list[Measurement]) -> Measurement:
+    """One Measurement from separate sessions of the same pair: median latencies, the
+    sessions' combined interval (``combine_sessions``: the hull), all of them kept."""
+    import statistics
+
+    from edgeprune.runtimes.interval import combine_sessions
+
+    if len(sessions) == 1:
+        return sessions[0]
+    ivs = [s.interval for s in sessions]
+    return Measurement(
+        statistics.median(s.dense_ms for s in sessions),
+        statistics.median(s.pruned_ms for s in sessions),
+        sum(s.n_runs for s in sessions),
+        sessions[0].host,
+        combine_sessions(ivs) if all(ivs) else None,
+        "alternating, " + sessions[0].order,
+        sessions[0].identity,
+        tuple(sessions),
+    )
 
 
 def measurement_from_rows(
@@ -77,12 +101,14 @@ def measurement_from_rows(
 @dataclass(frozen=True)
 class MeasureSettings:
     """How long to time a pair: at least ``min_time_s``, then until the interval's
-    half-width is ``halfwidth`` or ``max_time_s`` has passed; which model runs first."""
+    half-width is ``halfwidth`` or ``max_time_s`` has passed; which model runs first; in
+    how many separate sessions (fresh processes, the order swapped each time)."""
 
     min_time_s: float = 3.0
     halfwidth: float = DEFAULT_HALFWIDTH
     max_time_s: float = DEFAULT_MAX_TIME_S
     pruned_first: bool = False
+    sessions: int = 1
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -119,18 +145,21 @@ def make_measurer(
 
     def measure(dense: nn.Module, pruned: nn.Module) -> Measurement:
         with tempfile.TemporaryDirectory(prefix="edgeprune-verify-") as tmp:
-            order = [("pruned", pruned), ("dense", dense)]
-            if not ms.pruned_first:
-                order.reverse()
-            paths = [os.path.join(tmp, f"{name}.onnx") for name, _ in order]
+            paths = [os.path.join(tmp, f"{k}.onnx") for k in ("pruned", "dense")]
             cfg = ExportConfig(dynamic_batch=False)
-            for path, (_, m) in zip(paths, order, strict=True):
-                export_onnx(m.eval(), input_size, path, cfg)
-            target = make_target(where, key=key, options=ssh)
-            try:
-                res = time_models(target, paths, runtime, settings, python)
-            finally:
-                target.close()
-        return measurement_from_rows(res, ms.pruned_first, where or "local", ms.halfwidth or None)
+            export_onnx(pruned.eval(), input_size, paths[0], cfg)
+            export_onnx(dense.eval(), input_size, paths[1], cfg)
+            runs = []
+            for i in range(max(1, ms.sessions)):
+                first = ms.pruned_first != (i % 2 == 1)  # the order swaps every session
+                target = make_target(where, key=key, options=ssh)
+                try:
+                    order = paths if first else paths[::-1]
+                    res = time_models(target, order, runtime, settings, python)
+                finally:
+                    target.close()
+                half = ms.halfwidth or None
+                runs.append(measurement_from_rows(res, first, where or "local", half))
+        return combine(runs)
 
     return measure

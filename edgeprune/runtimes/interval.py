@@ -24,6 +24,7 @@ MIN_ROUNDS = 6  # fewer rounds than this: no interval (it would be min..max at b
 STOP_NARROW = "narrow"  # half-width reached the target
 STOP_TIME_CAP = "time_cap"  # the time cap came first: the interval is wider than asked
 STOP_FIXED = "fixed"  # no target asked: timed for the minimum time only
+STOP_SESSIONS_DISAGREE = "sessions_disagree"  # each session narrow, their hull is not
 
 
 def median_ci_bounds(n: int, z: float = Z95) -> tuple[int, int] | None:
@@ -143,3 +144,25 @@ def should_stop(
     if len(ratios) >= MIN_ROUNDS and med > 0 and (hi - lo) / 2.0 / med <= target_halfwidth:
         return STOP_NARROW
     return STOP_TIME_CAP if elapsed_s >= max_time_s else None
+
+
+def combine_sessions(intervals: Sequence[RatioInterval]) -> RatioInterval:
+    """One interval from several separate timing sessions of the same pair: the median of
+    the session medians, and the hull of their intervals (so a session-to-session shift,
+    which no single session's interval can see, widens it). Narrow only if every session
+    was and the hull is too (``sessions_disagree`` when only the sessions were)."""
+    if not intervals:
+        raise ValueError("no sessions")
+    if len(intervals) == 1:
+        return intervals[0]
+    med = statistics.median(iv.median for iv in intervals)
+    lo, hi = min(iv.lo for iv in intervals), max(iv.hi for iv in intervals)
+    target = intervals[0].target_halfwidth
+    stops = {iv.stop for iv in intervals}
+    if stops == {STOP_NARROW}:  # each was narrow: is the hull?
+        narrow = target is None or (hi - lo) / 2.0 / med <= target
+        stop = STOP_NARROW if narrow else STOP_SESSIONS_DISAGREE
+    else:
+        stop = STOP_FIXED if stops == {STOP_FIXED} else STOP_TIME_CAP
+    n = sum(iv.n_rounds for iv in intervals)
+    return RatioInterval(med, lo, hi, n, max(iv.spread for iv in intervals), stop, target)

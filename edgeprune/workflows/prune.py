@@ -53,9 +53,11 @@ class PruneConfig:
     verify: bool = True
     verify_min_time_s: float = 3.0
     # time each check until the ratio's 95% interval is within +-verify_halfwidth or
-    # verify_max_time_s has passed; the final verification takes twice both times
+    # verify_max_time_s has passed; the final verification is this many such sessions
+    # (fresh processes, pruned first, the order swapped each time), their intervals' hull
     verify_halfwidth: float = 0.015
     verify_max_time_s: float = 12.0
+    verify_final_sessions: int = 3
     controller: ControllerConfig = ControllerConfig()
     method_options: dict = field(default_factory=dict)
     seed: int = 0
@@ -406,18 +408,13 @@ def run_prune(cfg: PruneConfig) -> RunReport:
 def _measurers(cfg: PruneConfig, budget: Budget, input_size, timings: dict):
     """(the controller's measure, the final verification's), both None without a measured
     latency budget: (dense, pruned) -> Measurement, their seconds added to ``timings``.
-    The final one times twice as long and starts the pruned model first."""
+    The final one is ``cfg.verify_final_sessions`` separate sessions, pruned first."""
     if not (cfg.verify and budget.has_latency and cfg.device):
         return None, None
     from edgeprune.budget.verify import MeasureSettings, make_measurer
 
     search = MeasureSettings(cfg.verify_min_time_s, cfg.verify_halfwidth, cfg.verify_max_time_s)
-    final = replace(
-        search,
-        min_time_s=2 * search.min_time_s,
-        max_time_s=2 * search.max_time_s,
-        pruned_first=True,
-    )
+    final = replace(search, pruned_first=True, sessions=max(1, cfg.verify_final_sessions))
     where = dict(key=cfg.key, ssh=cfg.ssh, python=cfg.remote_python)
     return tuple(
         _timed(make_measurer(cfg.device, input_size, ms, cfg.host, **where), timings)
@@ -432,11 +429,16 @@ def _final_verification(final_measure, model, pruned, budget: Budget, tol: float
         return None
     from edgeprune.budget.verdict import measured_verdict
 
-    _log("final verification: a separate, longer run (fresh sessions, pruned model first)")
+    _log(
+        "final verification: separate, longer runs (fresh sessions, pruned model first, "
+        "the order swapped each session)"
+    )
     m = final_measure(model, pruned)
     met = measured_verdict(budget, m, tol).met
     iv = m.interval.describe() if m.interval else f"{m.ratio:.3f}"
-    _log(f"final verification: ratio {iv}: budget {'met' if met else 'NOT met'}")
+    each = ", ".join(f"{s.ratio:.3f}" for s in m.sessions)
+    each = f" (sessions: {each})" if each else ""
+    _log(f"final verification: ratio {iv}{each}: budget {'met' if met else 'NOT met'}")
     return m
 
 

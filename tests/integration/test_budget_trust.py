@@ -27,12 +27,17 @@ def test_prune_local_verifies_with_intervals_and_judges_the_final_run(tmp_path, 
     run_prune(cfg)
     doc = json.loads((tmp_path / "run" / "report.json").read_text())
     search, final = doc["measurements"]["search"], doc["measurements"]["final"]
-    assert search["order"] == "dense_first" and final["order"] == "pruned_first"
-    for m in (search, final):
+    assert search["order"] == "dense_first" and final["order"] == "alternating, pruned_first"
+    orders = [s["order"] for s in final["sessions"]]
+    assert orders == ["pruned_first", "dense_first", "pruned_first"]  # fresh sessions, swapped
+    for m in (search, final, *final["sessions"]):
         iv = m["interval"]
         assert iv["lo"] <= iv["median"] <= iv["hi"] and iv["n_rounds"] >= 6
-        assert iv["stop"] in ("narrow", "time_cap") and iv["target_halfwidth"] == 0.015
+        assert iv["stop"] in ("narrow", "time_cap", "sessions_disagree")
+        assert iv["target_halfwidth"] == 0.015
         assert m["ratio"] == iv["median"] and m["pruned_latency_ms"] > 0
+    # the final interval is the hull of its sessions'
+    assert final["interval"]["hi"] == max(s["interval"]["hi"] for s in final["sessions"])
     assert doc["latency_ratio"] == final["ratio"]
     assert doc["latency_ratio_ci95"] == [final["interval"]["lo"], final["interval"]["hi"]]
     assert doc["budget_met"] is (final["interval"]["hi"] <= 0.6 * 1.03)

@@ -6,13 +6,15 @@ import math
 import random
 
 import pytest
-
 from edgeprune.deploy_agent import edgeprune_agent as agent
+
 from edgeprune.runtimes.interval import (
     STOP_FIXED,
     STOP_NARROW,
+    STOP_SESSIONS_DISAGREE,
     STOP_TIME_CAP,
     RatioInterval,
+    combine_sessions,
     median_ci_bounds,
     median_interval,
     ratio_interval,
@@ -123,3 +125,17 @@ def test_agent_measure_stops_on_narrow_or_cap():
         [work, work], warmup=1, min_time_s=0.05, min_runs=20, halfwidth=1e-9, max_time_s=0.2
     )
     assert capped[1]["stop"] == "time_cap" and "times_ms" not in capped[1]
+
+
+def test_sessions_combine_to_the_hull_and_say_when_they_disagree():
+    a = RatioInterval(0.50, 0.495, 0.505, 300, 0.05, STOP_NARROW, 0.015)
+    b = RatioInterval(0.51, 0.505, 0.515, 300, 0.06, STOP_NARROW, 0.015)
+    both = combine_sessions([a, b, a])
+    assert (both.median, both.lo, both.hi, both.n_rounds) == (0.50, 0.495, 0.515, 900)
+    assert both.spread == 0.06 and both.halfwidth == pytest.approx(0.02)
+    assert both.stop == STOP_SESSIONS_DISAGREE  # each +-1%, together +-2% > 1.5%
+    close = RatioInterval(0.502, 0.497, 0.507, 300, 0.05, STOP_NARROW, 0.015)
+    assert combine_sessions([a, close]).stop == STOP_NARROW
+    capped = RatioInterval(0.50, 0.45, 0.55, 50, 0.2, STOP_TIME_CAP, 0.015)
+    assert combine_sessions([a, capped]).stop == STOP_TIME_CAP
+    assert combine_sessions([a]) is a
