@@ -272,11 +272,9 @@ def verify_loop(
         # over: tighten; under the landing zone: loosen. Once one scale landed under the
         # aim and one over, interpolate between them (latency is a staircase in the
         # widths, so a plain multiplicative step can oscillate).
-        iv = getattr(m, "interval", None)
-        if iv is not None and iv.target_halfwidth and iv.halfwidth > 2 * iv.target_halfwidth:
-            # too noisy to steer by (a loaded machine): time the same plan again
+        if _too_wide_to_steer(m, position, cfg):  # a loaded machine: time the plan again
             remeasure = True
-            log(f"the interval is too wide to steer by (±{iv.halfwidth:.1%}): measuring again")
+            log(f"the interval is too wide to steer by (±{m.interval.halfwidth:.1%}): again")
             continue
         offset = position / aim - 1.0
         if not met:
@@ -300,6 +298,17 @@ def verify_loop(
         best.attempts = attempts
         return best
     return ControllerResult(measured, attempts, m, False)
+
+
+def _too_wide_to_steer(m, position: float, cfg: ControllerConfig) -> bool:
+    """The interval is over twice its asked half-width and reaches into the landing zone
+    or across the acceptance bound: which way to go is unclear. (An interval wholly over
+    budget x (1 + tolerance), or wholly under the landing zone, still steers.)"""
+    iv = getattr(m, "interval", None)
+    if iv is None or not iv.target_halfwidth or iv.halfwidth <= 2 * iv.target_halfwidth:
+        return False
+    lo, hi = position * iv.lo / iv.median, position * iv.hi / iv.median
+    return not (lo > 1.0 + cfg.tolerance or hi < 1.0 - cfg.slack)
 
 
 def _position(budget: Budget, m) -> float:

@@ -26,7 +26,7 @@ def _measurement(median: float, halfwidth: float) -> Measurement:
     return Measurement(DENSE_MS, DENSE_MS * median, 400, "scripted", iv)
 
 
-def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig()):
+def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig()):  # noqa: B008 (frozen)
     """verify_loop where the table promises 0.5 * scale and the device measures
     ``device_ratio(scale)`` with a +-``halfwidth`` interval."""
     model = create_model("resnet8").eval()
@@ -113,3 +113,8 @@ def test_a_too_wide_interval_times_the_same_plan_again():
 def test_one_step_never_moves_the_target_more_than_25_percent():
     _, scales = _run(lambda s: 1.0 * s)  # the device says 2x the table: load, not the table
     assert scales[1] == pytest.approx(0.8)
+
+
+def test_a_wide_interval_wholly_over_the_budget_still_tightens():
+    res, scales = _run(lambda s: 0.6 * s, halfwidth=lambda call: 0.04 if call == 1 else 0.01)
+    assert len(scales) >= 2 and scales[1] < 1.0  # [0.576, 0.624] is over 0.515 whatever
