@@ -56,6 +56,7 @@ class PrunabilityConfig:
     rerun: tuple[str, ...] = ()  # statuses whose rows are run again (resume keeps the rest)
     keep_outputs: bool = False  # keep each run's weights.pt and model.onnx (GBs for all)
     recheck_parity: bool = False  # also re-run model.onnx against the reloaded saved model
+    smallest_first: bool = True  # run order (rows are written in model order either way)
     jobs: int = 1  # models pruned at once (each in its own process)
 
     @property
