@@ -90,7 +90,8 @@ def _zeroed_root_channels(group: tp.Group) -> set[int]:
     zeroed: set[int] | None = None
     for item in group.items:
         layer = item.dep.target.module
-        if item.dep.handler is not tp.prune_conv_out_channels or not isinstance(layer, nn.Conv2d):
+        # bound methods: compare with ==, `is` fails for every member but the root
+        if item.dep.handler != tp.prune_conv_out_channels or not isinstance(layer, nn.Conv2d):
             continue
         w = layer.weight.detach()
         here = {r for i, r in zip(item.idxs, item.root_idxs, strict=False) if not bool(w[i].any())}

@@ -232,3 +232,30 @@ def test_blocks_with_conv_shortcuts_are_not_droppable():
             Plan({"layer2.0.conv1": []}),
             torch.randn(1, 3, 64, 64),
         )
+
+
+def test_a_stream_channel_is_zeroed_only_when_every_member_filter_is():
+    """Every conv of a coupled residual stream counts, not only the group's root."""
+    import torch_pruning as tp
+
+    from edgeprune.models import create_model
+    from edgeprune.surgery.apply import _zeroed_root_channels
+
+    model = create_model("resnet8").eval()
+    example = torch.randn(1, 3, 32, 32)
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    group = dg.get_pruning_group(model.conv1, tp.prune_conv_out_channels, idxs=[0])
+    members = [
+        it.dep.target.module
+        for it in group.items
+        if it.dep.handler == tp.prune_conv_out_channels
+        and isinstance(it.dep.target.module, torch.nn.Conv2d)
+    ]
+    assert len(members) > 1  # the stem and the stage's block outputs share the stream
+    with torch.no_grad():
+        model.conv1.weight[0].zero_()
+    assert _zeroed_root_channels(group) == set()  # the other members still produce channel 0
+    with torch.no_grad():
+        for conv in members:
+            conv.weight[0].zero_()
+    assert _zeroed_root_channels(group) == {0}
