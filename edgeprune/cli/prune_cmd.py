@@ -65,6 +65,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_recovery_args(p)
     add_distill_args(p)
     add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
+    p.add_argument(
+        "--verify-halfwidth",
+        type=float,
+        default=0.015,
+        help="time each check until the ratio's 95%% interval is within +- this fraction",
+    )
+    p.add_argument(
+        "--verify-max-time",
+        type=float,
+        default=12.0,
+        help="... or this many seconds have passed (per check; the final verification "
+        "runs three such sessions)",
+    )
     add_ssh_args(p)
     add_output_args(
         p,
@@ -126,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         limit_batches=args.limit_batches,
         verify=not args.no_verify,
         verify_min_time_s=args.min_time,
+        verify_halfwidth=args.verify_halfwidth,
+        verify_max_time_s=args.verify_max_time,
         controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
         seed=args.seed,
         method_options=options,
