@@ -100,8 +100,11 @@ def test_prune_and_bench_pass_ssh_options_to_their_configs(subparsers, monkeypat
     seen = {}
 
     def fake_run(cfg):
+        from edgeprune.report.run_report import ModelStats, RunReport
+
         seen["cfg"] = cfg
-        return {"budget_met": True}
+        stats = ModelStats(params=1, flops=1, weight_bytes=4)
+        return RunReport("resnet8", "l1", stats, stats, budget_met=True)
 
     monkeypatch.setattr(wp, "run_prune", fake_run)
     monkeypatch.setattr(wp, "summary", lambda report: "ok")
