@@ -234,6 +234,13 @@ def _handshake_error(exc: Exception, spec: HostSpec, rec: _RecordingSocket, time
     )
 
 
+def _sftp_errors() -> tuple[type[BaseException], ...]:
+    """What an SFTP call raises when it fails or the link drops (paramiko's SSHException is
+    "Server connection dropped"); evaluated in the except clause, after paramiko loaded."""
+    paramiko = require("paramiko", "ssh")
+    return (OSError, EOFError, paramiko.SSHException)
+
+
 class SSHTarget:
     """A remote device reached over SSH; same interface as LocalTarget."""
 
@@ -514,7 +521,7 @@ class SSHTarget:
             tmp = f"{remote}.part"
             try:
                 self.sftp.put(local, tmp)
-            except (OSError, EOFError) as exc:
+            except _sftp_errors() as exc:
                 raise self._sftp_failed(what, exc) from None
             got = self.remote_sha256(tmp)
             if got != want:
@@ -522,7 +529,7 @@ class SSHTarget:
                 raise TargetError(f"{what} to {self.name} is corrupted (sha256 mismatch)")
             try:
                 self.sftp.posix_rename(tmp, remote)
-            except (OSError, EOFError) as exc:
+            except _sftp_errors() as exc:
                 raise self._sftp_failed(what, exc) from None
 
     def get(self, remote: str, local: str) -> None:
@@ -533,7 +540,7 @@ class SSHTarget:
             try:
                 self.sftp.get(remote, tmp)
                 os.replace(tmp, local)
-            except (OSError, EOFError) as exc:
+            except _sftp_errors() as exc:
                 raise self._sftp_failed(what, exc) from None
             finally:
                 if os.path.exists(tmp):

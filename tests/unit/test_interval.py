@@ -121,8 +121,13 @@ def test_agent_measure_stops_on_narrow_or_cap():
         keep_times=True,
     )
     assert narrow[0]["stop"] == "narrow" and len(narrow[0]["times_ms"]) == narrow[0]["n_runs"]
+    sizes = iter([100, 400] * 100_000)  # alternating costs: per-round ratios never all equal
+
+    def uneven():
+        sum(range(next(sizes)))
+
     capped = agent.measure(
-        [work, work], warmup=1, min_time_s=0.05, min_runs=20, halfwidth=1e-9, max_time_s=0.2
+        [work, uneven], warmup=1, min_time_s=0.05, min_runs=20, halfwidth=1e-9, max_time_s=0.2
     )
     assert capped[1]["stop"] == "time_cap" and "times_ms" not in capped[1]
 
