@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -120,8 +121,29 @@ def _traceable_shuffles():
         sv2.channel_shuffle = original
 
 
+_ATTENTION = re.compile(r"(Multi[Hh]ead|Window|Self)Attention")
+
+
+def attention_layer(model: nn.Module) -> str | None:
+    """The first token-attention layer of ``model`` ('name (Type)'), or None for a CNN."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.MultiheadAttention) or _ATTENTION.search(type(m).__name__):
+            return f"{name} ({type(m).__name__})"
+    return None
+
+
 def build_graph(model: nn.Module, example_input: torch.Tensor) -> tp.DependencyGraph:
-    """Trace the model's channel dependencies (one UserError if Torch-Pruning cannot)."""
+    """Trace the model's channel dependencies (one UserError if Torch-Pruning cannot).
+
+    Transformers are refused up front: their heads and windows fix channel counts in
+    reshapes that filter pruning would break (torchvision's MaxViT, Swin, ViT).
+    """
+    layer = attention_layer(model)
+    if layer is not None:
+        raise UserError(
+            f"{layer} is an attention layer: edgeprune prunes the filters of CNNs, and "
+            "transformers (ViT, Swin, MaxViT) are out of scope for now"
+        )
     with warnings.catch_warnings(), _traceable_shuffles():
         warnings.simplefilter("ignore")
         with torch.enable_grad():

@@ -255,3 +255,22 @@ def test_convnext_layernorm_pruned_with_channels(tmp_path):
     with torch.no_grad():
         assert torch.allclose(pruned(x), _sliced(model, 9, keep)(x), atol=1e-5)
     _check_export(pruned, tmp_path)
+
+
+def test_transformers_are_refused_in_one_sentence():
+    """A model with token attention is out of scope: refused before tracing, not broken."""
+
+    class TinyViT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.patch = nn.Conv2d(3, 16, 4, stride=4)
+            self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+            self.head = nn.Linear(16, 10)
+
+        def forward(self, x):
+            t = self.patch(x).flatten(2).transpose(1, 2)
+            t, _ = self.attn(t, t, t)
+            return self.head(t.mean(1))
+
+    with pytest.raises(UserError, match=r"attn \(MultiheadAttention\) is an attention layer"):
+        prunable_layers(TinyViT(), (3, 32, 32))
