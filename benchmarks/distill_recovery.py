@@ -39,18 +39,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> list[dict]:
-    from edgeprune.budget import Budget, parse_latency
-    from edgeprune.budget.budget import parse_count
+    from edgeprune.budget import budget_from_args
     from edgeprune.train import DistillConfig
     from edgeprune.workflows.bench import standard_recovery
     from edgeprune.workflows.prune import PruneConfig, run_prune
 
-    if args.latency_budget:
-        ms, ratio = parse_latency(args.latency_budget)
-        budget = Budget(latency_ms=ms, latency_ratio=ratio, device=args.device)
-    else:
-        flops, ratio = parse_count(args.flops_budget, "FLOPs budget")
-        budget = Budget(flops=flops, flops_ratio=ratio, device=args.device)
+    budget = budget_from_args(args)  # --latency-budget or --flops-budget, on --device
     rows = []
     for mode in [m.strip() for m in args.distill.split(",") if m.strip()]:
         name = f"{args.method}-{mode}-k{args.candidates}"
