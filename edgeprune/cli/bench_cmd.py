@@ -42,6 +42,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="METHOD:KEY=VALUE",
         help="a method's option (repeatable), e.g. --opt paam:an_epochs=3",
     )
+    p.add_argument(
+        "--preset",
+        choices=["paper", "cpu"],
+        help="each method's option preset (paper: the paper's hyperparameters and schedules "
+        "for its own training; cpu: our short schedules); --opt wins. The recovery stays the "
+        "one standard recovery of every row, so rows compare",
+    )
     add_device_args(p, note="latency budgets are measured on it")
     b = p.add_argument_group("budget")
     how = b.add_mutually_exclusive_group(required=True)
@@ -76,6 +83,32 @@ def method_options(items: list[str]) -> dict[str, dict]:
     return out
 
 
+def preset_options(methods: str, preset: str | None, opts: list[str]) -> dict[str, dict]:
+    """Per-method options: the preset's (None: none) under the given ``--opt`` values.
+
+    A method without that preset (a baseline has no paper) keeps its defaults."""
+    from edgeprune.errors import UserError
+    from edgeprune.methods.presets import get_preset
+
+    given = method_options(opts)
+    if preset is None:
+        return given
+    out: dict[str, dict] = {}
+    for name in _split(methods):
+        try:
+            base = dict(get_preset(name, preset).options)
+        except UserError:
+            if preset != "paper":
+                raise
+            base = {}  # baselines have no paper preset: their defaults are their paper
+        merged = {**base, **given.get(name, {})}
+        if merged:
+            out[name] = merged
+    for name, opts_ in given.items():
+        out.setdefault(name, opts_)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from edgeprune.errors import UserError
     from edgeprune.workflows.bench import BenchConfig, run_bench
@@ -99,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         limit_batches=args.limit_batches,
         seed=args.seed,
         verify_min_time_s=args.min_time,
-        method_options=method_options(args.opt),
+        method_options=preset_options(args.methods, getattr(args, "preset", None), args.opt),
         host=args.host,
         key=args.key,
         remote_python=args.remote_python,

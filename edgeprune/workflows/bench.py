@@ -231,7 +231,28 @@ def check_rows(cfg: BenchConfig) -> None:
 
 
 # What makes rows of one table comparable; a second bench into the same --out must share them.
-SAME_TABLE = ("model", "budget_kind", "device", "recovery_epochs", "seed", "limit_batches")
+SAME_TABLE = (
+    "model",
+    "budget_kind",
+    "device",
+    "recovery_epochs",
+    "seed",
+    "limit_batches",
+    "distill_mode",
+)
+
+
+def table_key(config: dict, key: str):
+    """The value of ``key`` that decides whether rows compare; ``distill_mode`` is the pruned
+    rows' distillation (a config without one predates distillation: its rows had none)."""
+    if key != "distill_mode":
+        return config.get(key)
+    if "distill" not in config:
+        return "none"
+    d = config["distill"]
+    if d is None:
+        return "kd"  # the default
+    return d.get("mode", "kd") if isinstance(d, dict) else getattr(d, "mode", "kd")
 
 
 def merged_config(cfg: BenchConfig) -> dict:
@@ -244,9 +265,10 @@ def merged_config(cfg: BenchConfig) -> dict:
             old = json.load(fh)["config"]
     except (OSError, ValueError, KeyError):
         return cfg.to_dict()
-    clash = [k for k in SAME_TABLE if old.get(k) != getattr(cfg, k)]
+    now = cfg.to_dict()
+    clash = [k for k in SAME_TABLE if table_key(old, k) != table_key(now, k)]
     if clash:
-        were = ", ".join(f"{k}={old.get(k)!r}" for k in clash)
+        were = ", ".join(f"{k}={table_key(old, k)!r}" for k in clash)
         raise UserError(
             f"{cfg.out} holds a bench with {were}; its rows would not compare: use another --out"
         )

@@ -160,3 +160,29 @@ def test_an_infeasible_budget_is_a_result_kept_on_resume(tmp_path):
     mtime = saved.stat().st_mtime
     assert run_one(cfg, "uniform", "0.0001x", ENV)["status"] == "infeasible"
     assert saved.stat().st_mtime == mtime  # not run again
+
+
+def test_rows_with_another_distillation_do_not_join_the_table(tmp_path):
+    from edgeprune.train.distill import DistillConfig
+    from edgeprune.workflows.bench import merged_config
+
+    old = _cfg(tmp_path).to_dict()
+    old.pop("distill")  # a table written before distillation existed: its rows had none
+    (tmp_path / "bench.json").write_text(json.dumps({"config": old}))
+    with pytest.raises(UserError, match="distill_mode='none'"):
+        merged_config(_cfg(tmp_path))  # default: kd
+    merged_config(_cfg(tmp_path, distill=DistillConfig(mode="none")))  # same table: accepted
+
+
+def test_bench_preset_gives_each_method_its_options_under_opt():
+    from edgeprune.cli.bench_cmd import preset_options
+    from edgeprune.methods.presets import get_preset
+
+    opts = preset_options("l1,aap,onestep", "paper", ["aap:lam0=0.5"])
+    assert "l1" not in opts  # a baseline has no paper preset and keeps its defaults
+    assert opts["aap"]["lam0"] == 0.5  # --opt wins
+    paper = get_preset("onestep", "paper").options
+    assert opts["onestep"] == paper and paper  # the preset's values, all of them
+    cpu = preset_options("aap", "cpu", [])
+    assert cpu["aap"] == get_preset("aap", "cpu").options
+    assert preset_options("aap", None, ["aap:lam0=0.5"]) == {"aap": {"lam0": 0.5}}
