@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2] / "edgeprune"
 LAYERS: list[set[str]] = [
     {"__init__", "__version__", "errors", "fileio", "config_io", "log", "search", "deploy_agent"},
     {"models", "data", "targets"},
-    {"surgery", "cost", "devices", "export", "train", "runtimes", "bench"},
+    {"surgery", "cost", "devices", "export", "train", "runtimes", "bench", "quant"},
     {"budget", "methods"},
     {"report"},
     {"workflows"},
