@@ -12,6 +12,8 @@ by run so that their ratio is measured under the same machine conditions; intra-
 spinning is then disabled, or the idle session's spinning threads steal the cores.
 Where ``X.check.npz`` lies beside ``X.onnx`` (an ``input`` and the host's ``output``), the
 line also holds ``check_max_abs_diff``: do the device's kernels compute what the host did?
+An int8 model's check file also carries the int8 rule (``min_top1_agreement``,
+``max_rel_l2``): its outputs are judged against fp32 by top-1 agreement and relative error.
 
 The timing routine here (``measure``) is the one routine edgeprune uses for every timing;
 ``edgeprune.bench`` re-exports it.
@@ -25,7 +27,7 @@ import platform
 import sys
 import time
 
-__version__ = "3"
+__version__ = "4"
 
 
 def summarize(times_s, batch=1):
@@ -417,7 +419,11 @@ def check_path(path):
 
 
 def output_check(session, path):
-    """{max |device output - host output|, max |host output|} on the host's input, or None."""
+    """{max |device output - host output|, max |host output|} on the host's input, or None.
+
+    When the check file carries ``max_rel_l2`` and ``min_top1_agreement`` (an int8 model
+    checked against the fp32 outputs), the int8 rule's numbers and verdict are added.
+    """
     import numpy as np
 
     ref_path = check_path(path)
@@ -425,13 +431,47 @@ def output_check(session, path):
         return None
     with np.load(ref_path) as ref:
         x, expected = ref["input"], ref["output"]
+        rule = {k: float(ref[k]) for k in ("min_top1_agreement", "max_rel_l2") if k in ref}
     out = session.run(None, {session.get_inputs()[0].name: x})[0].astype(np.float64)
     expected = expected.astype(np.float64)
     diff = np.max(np.abs(out - expected)) if out.shape == expected.shape else np.inf
-    return {
+    row = {
         "check_max_abs_diff": float(diff),
         "check_output_scale": float(np.max(np.abs(expected))),
     }
+    if len(rule) == 2:
+        agree, rel, ok = int8_agreement(
+            expected, out, rule["min_top1_agreement"], rule["max_rel_l2"]
+        )
+        row.update(
+            check_rule="int8",
+            check_top1_agreement=agree,
+            check_rel_l2=rel,
+            check_ok=ok,
+            check_min_top1_agreement=rule["min_top1_agreement"],
+            check_max_rel_l2=rule["max_rel_l2"],
+        )
+    return row
+
+
+def int8_agreement(reference, output, min_top1_agreement, max_rel_l2):
+    """(top-1 agreement, relative L2 error, ok) of int8 ``output`` vs fp32 ``reference``.
+
+    A copy of ``edgeprune.quant.agreement.judge`` (this script never imports edgeprune);
+    a unit test checks both give the same verdicts.
+    """
+    import numpy as np
+
+    ref = np.asarray(reference, dtype=np.float64)
+    out = np.asarray(output, dtype=np.float64)
+    n = int(ref.shape[0]) if ref.ndim else 1
+    if out.shape != ref.shape or ref.size == 0 or not np.all(np.isfinite(out)):
+        return 0.0, float("inf"), False
+    r2, o2 = ref.reshape(n, -1), out.reshape(n, -1)
+    agree = float(np.mean(np.argmax(r2, axis=1) == np.argmax(o2, axis=1)))
+    norm = float(np.linalg.norm(r2))
+    rel = float(np.linalg.norm(o2 - r2) / norm) if norm > 0 else float(np.linalg.norm(o2))
+    return agree, rel, bool(agree >= min_top1_agreement and rel <= max_rel_l2)
 
 
 def get_args_parser():

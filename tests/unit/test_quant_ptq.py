@@ -94,3 +94,74 @@ def test_unknown_method_and_no_batches_are_user_errors(fp32_models, tmp_path):
 def test_random_batches_shape():
     bs = random_batches((3, 8, 8), 70, batch_size=32)
     assert [b.shape[0] for b in bs] == [32, 32, 6] and bs[0].dtype == np.float32
+
+
+# --- the int8 rule: edgeprune.quant.agreement.judge and the device agent's copy ----------
+
+
+def _cases():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((64, 10))
+    yield ref, ref + 0.01 * rng.standard_normal(ref.shape)  # close: ok
+    yield ref, ref + 0.3 * rng.standard_normal(ref.shape)  # rel error ~0.3: fails
+    flipped = ref.copy()
+    flipped[:10] = -flipped[:10]  # 10 of 64 top-1 flipped
+    yield ref, flipped
+    yield ref, np.zeros_like(ref)
+    yield ref, ref[:32]  # shape mismatch
+    bad = ref.copy()
+    bad[0, 0] = np.nan
+    yield ref, bad
+    yield np.zeros((4, 10)), np.zeros((4, 10))
+    for _ in range(20):
+        r = rng.standard_normal((32, 10))
+        yield r, r + rng.uniform(0, 0.4) * rng.standard_normal(r.shape)
+
+
+def test_judge_and_the_agents_copy_agree():
+    from edgeprune.deploy_agent.edgeprune_agent import int8_agreement
+
+    from edgeprune.quant.agreement import MAX_REL_L2, MIN_TOP1_AGREEMENT, judge
+
+    verdicts = []
+    for ref, out in _cases():
+        a = judge(ref, out)
+        agree, rel, ok = int8_agreement(ref, out, MIN_TOP1_AGREEMENT, MAX_REL_L2)
+        assert (a.top1_agreement, a.ok) == (agree, ok)
+        assert a.rel_l2 == pytest.approx(rel) or a.rel_l2 == rel == float("inf")
+        verdicts.append(ok)
+    assert verdicts[:6] == [True, False, False, False, False, False]
+    assert any(verdicts[7:]) and not all(verdicts[7:])  # the random cases fall both ways
+
+
+def test_judge_numbers():
+    from edgeprune.quant.agreement import judge
+
+    ref = np.eye(10)[:, :10] * 5
+    out = ref.copy()
+    out[0] = np.roll(out[0], 1)  # one of 10 disagrees
+    a = judge(ref, out, min_top1_agreement=0.9, max_rel_l2=1.0)
+    assert a.top1_agreement == 0.9 and a.ok and a.n == 10
+    assert a.rel_l2 == pytest.approx(np.sqrt(50) / np.sqrt(250))
+    assert not judge(ref, out, min_top1_agreement=0.95).ok
+    assert "agreement 0.900" in a.sentence()
+
+
+def test_agent_output_check_applies_the_int8_rule(fp32_models, tmp_path):
+    """The agent's output check on a real int8 model with the check file the host writes."""
+    import onnxruntime as ort
+    from edgeprune.deploy_agent.edgeprune_agent import output_check
+
+    from edgeprune.quant.agreement import write_check_file
+
+    int8 = tmp_path / "model.onnx"
+    quantize_onnx(fp32_models["vgg_tiny"], int8, random_batches((3, 32, 32), 64, seed=1))
+    x = random_batches((3, 32, 32), 32, batch_size=32, seed=3)[0]
+    ref = _run(fp32_models["vgg_tiny"], x)
+    write_check_file(str(int8), x, ref)
+    row = output_check(ort.InferenceSession(str(int8)), str(int8))
+    assert row["check_rule"] == "int8" and row["check_ok"] is True
+    assert row["check_top1_agreement"] >= 0.9 and 0 < row["check_rel_l2"] <= 0.15
+    write_check_file(str(int8), x, -ref)  # outputs that cannot be right
+    row = output_check(ort.InferenceSession(str(int8)), str(int8))
+    assert row["check_ok"] is False
