@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="first seed of the random variants")
     p.add_argument("--json", help="write the --validate figures to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--fp32-only",
+        action="store_true",
+        help="measure fp32 rows only (by default ONNX Runtime devices get int8 QDQ twins too)",
+    )
     add_timing_args(p, min_time=0.6)
     add_ssh_args(p)
     add_output_args(p, required=False, help="profile folder (default: the user data dir)")
@@ -58,6 +63,7 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed,
         json_path=args.json,
         progress=not args.no_progress,
+        fp32_only=args.fp32_only,
         host=args.host,
         key=args.key,
         ssh=ssh_options_from_args(args) if args.host else None,

@@ -35,6 +35,7 @@ from edgeprune.cost.ops import LayerOp, extract_ops, resolve_op
 from edgeprune.errors import UserError
 
 _TABLE_CACHE: dict[tuple, LatencyTable] = {}
+_FRAME_CACHE: dict[tuple, object] = {}
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,11 @@ class Prediction:
     device: str
     estimated: bool
     calibration: str
+    precision: str = "fp32"
 
     def to_dict(self) -> dict:
         return {
+            "precision": self.precision,
             "total_ms": self.total_ms,
             "table_ms": self.table_ms,
             "remainder_ms": self.remainder_ms,
@@ -84,47 +87,97 @@ def ops_signature(ops: Sequence[LayerOp]) -> str:
     )
 
 
-def profile_table(profile) -> LatencyTable:
-    """The (cached) merged latency table of a profile; ``UserError`` if it has none."""
+def _profile_frame(profile, paths):
+    """The validated rows of all a profile's tables (cached by file and mtime)."""
     import pandas as pd
 
+    from edgeprune.cost.latency_table import validate_table_frame
+
+    key = tuple((str(p), p.stat().st_mtime if p.exists() else 0) for p in paths)
+    frame = _FRAME_CACHE.get(key)
+    if frame is None:
+        if len(paths) == 1:
+            frame = load_table_csv(str(paths[0]), profile.channel_alignment).raw
+        else:
+            frames = [load_table_csv(str(p), profile.channel_alignment).raw for p in paths]
+            frame = validate_table_frame(
+                pd.concat(frames, ignore_index=True), f"latency tables of '{profile.name}'"
+            )
+        _FRAME_CACHE[key] = frame
+    return key, frame
+
+
+def profile_precisions(profile) -> tuple[str, ...]:
+    """The precisions the profile's tables measured (``()`` without a table): a device
+    offers int8 only where its table has int8 rows."""
+    from edgeprune.cost.latency_table import table_precisions
+
+    paths = profile.table_paths()
+    if not paths:
+        return ()
+    return table_precisions(_profile_frame(profile, paths)[1])
+
+
+def no_precision(profile, precision: str, model: str | None = None) -> str:
+    """The one sentence for a device whose table has no rows of ``precision``."""
+    return (
+        f"the latency table of device '{profile.name}' has no {precision} measurements; "
+        f"measure them with 'edgeprune profile --device {profile.name} --model "
+        f"{model or 'MODEL'}'"
+    )
+
+
+def profile_table(profile, precision: str = "fp32", model: str | None = None) -> LatencyTable:
+    """The (cached) latency table of a profile at ``precision``; ``UserError`` if it has
+    none, or no rows of that precision."""
     paths = profile.table_paths()
     if not paths:
         raise UserError(
             f"device '{profile.name}' has no latency table; measure one with "
             f"'edgeprune profile --device {profile.name} --model MODEL'"
         )
-    key = tuple((str(p), p.stat().st_mtime if p.exists() else 0) for p in paths)
-    key += (profile.channel_alignment,)
+    key, frame = _profile_frame(profile, paths)
+    key += (profile.channel_alignment, precision)
     table = _TABLE_CACHE.get(key)
     if table is None:
-        if len(paths) == 1:
-            table = load_table_csv(str(paths[0]), profile.channel_alignment)
-        else:
-            frames = [load_table_csv(str(p), profile.channel_alignment).df for p in paths]
-            table = LatencyTable(
-                pd.concat(frames, ignore_index=True),
-                profile.channel_alignment,
-                f"latency tables of '{profile.name}'",
-            )
+        if precision not in profile_precisions(profile):
+            raise UserError(no_precision(profile, precision, model))
+        source = (
+            f"latency table {paths[0]}" if len(paths) == 1 else f"latency tables of '{profile.name}'"
+        )
+        table = LatencyTable(frame, profile.channel_alignment, source, precision)
         _TABLE_CACHE[key] = table
     return table
 
 
-def pick_calibration(profile, signature: str):
-    """The calibration for a structure: same structure, else same op families (a pruned
-    variant with dropped blocks, or ResNet-20 vs -56), else ``default``, else none."""
+def calibration_key(name: str, precision: str = "fp32") -> str:
+    """The key of a calibration in a profile: the model name, ``@int8`` for int8."""
+    return name if precision == "fp32" else f"{name}@{precision}"
+
+
+def pick_calibration(profile, signature: str, precision: str = "fp32"):
+    """The calibration for a structure at ``precision`` (int8 ones are keyed ``NAME@int8``
+    and fitted on int8 end-to-end measurements; fp32 ones are never used for int8): same
+    structure, else same op families (a pruned variant with dropped blocks, or ResNet-20 vs
+    -56), else ``default``, else none."""
     from edgeprune.cost.calibration import Calibration
 
-    for key, cal in profile.calibration.items():
+    suffix = "" if precision == "fp32" else f"@{precision}"
+    mine = {
+        k: c
+        for k, c in profile.calibration.items()
+        if (k.endswith(suffix) if suffix else "@" not in k)
+    }
+    for key, cal in mine.items():
         if cal.signature and cal.signature == signature:
             return key, cal
     fam = signature.split(":")[-1]
-    for key, cal in profile.calibration.items():
+    for key, cal in mine.items():
         if ":" in cal.signature and cal.signature.split(":")[-1] == fam:
             return key, cal
-    if "default" in profile.calibration:
-        return "default", profile.calibration["default"]
+    default = calibration_key("default", precision)
+    if default in mine:
+        return default, mine[default]
     return "none", Calibration()
 
 
@@ -154,23 +207,32 @@ class LatencyPredictor:
         profile,
         table: LatencyTable | None = None,
         model_name: str | None = None,
+        precision: str = "fp32",
     ):
         self.ops = list(ops)
         self.profile = profile
-        self.table = table if table is not None else profile_table(profile)
+        self.precision = precision
+        self.table = table if table is not None else profile_table(profile, precision, model_name)
         self.by_name = {o.name: o for o in self.ops}
         for o in self.ops:
             if not self._priceable(o):
                 raise UserError(unpriced(o, profile.name, model_name))
         self.signature = ops_signature(self.ops)
-        self.calibration_name, self.calibration = pick_calibration(profile, self.signature)
+        self.calibration_name, self.calibration = pick_calibration(
+            profile, self.signature, precision
+        )
 
     @classmethod
     def from_model(
-        cls, model, input_size: Sequence[int], profile, model_name: str | None = None
+        cls,
+        model,
+        input_size: Sequence[int],
+        profile,
+        model_name: str | None = None,
+        precision: str = "fp32",
     ) -> LatencyPredictor:
         ops = extract_ops(model, input_size, batch=profile.identity.batch)
-        return cls(ops, profile, model_name=model_name)
+        return cls(ops, profile, model_name=model_name, precision=precision)
 
     def _priceable(self, op: LayerOp) -> bool:
         if op.op == "unknown":
@@ -244,6 +306,7 @@ class LatencyPredictor:
             device=self.profile.name,
             estimated=self.profile.estimated,
             calibration=self.calibration_name,
+            precision=self.precision,
         )
 
 
@@ -270,9 +333,16 @@ def widths_from_plan(plan, model, input_size: Sequence[int] | None = None) -> di
 
 
 def predict_latency(
-    model_or_plan, profile, *, model=None, input_size: Sequence[int] | None = None
+    model_or_plan,
+    profile,
+    *,
+    model=None,
+    input_size: Sequence[int] | None = None,
+    precision: str = "fp32",
 ) -> Prediction:
-    """Predicted latency of a (pruned) model, or of ``plan`` applied to base ``model``.
+    """Predicted latency of a (pruned) model, or of ``plan`` applied to base ``model``, run
+    at ``precision`` (``int8``: priced on the table's int8 rows and int8 calibration; a
+    table without them is one ``UserError`` naming the command that measures them).
 
     ``input_size`` is (C, H, W); by default 3x32x32, or what ``edgeprune.models`` says
     for a registered model name. ``profile`` is a ``DeviceProfile``
@@ -290,7 +360,7 @@ def predict_latency(
     else:
         widths, base = None, model_or_plan
         size = tuple(input_size) if input_size else _input_size_of(base)
-    return LatencyPredictor.from_model(base, size, profile).predict(widths)
+    return LatencyPredictor.from_model(base, size, profile, precision=precision).predict(widths)
 
 
 def _input_size_of(model) -> tuple[int, int, int]:

@@ -70,9 +70,16 @@ def make_variants(
 
 
 def measure_variants(
-    variants, input_size, runner: Runner, profile, per_run: int = 5, progress: bool = True
+    variants,
+    input_size,
+    runner: Runner,
+    profile,
+    per_run: int = 5,
+    progress: bool = True,
+    precision: str = "fp32",
 ) -> list[Variant]:
-    """Export and time variants (each run: dense + ``per_run`` variants, interleaved)."""
+    """Export and time variants (each run: dense + ``per_run`` variants, interleaved); at
+    ``int8`` every model (the dense one too) is quantized to QDQ and priced on int8 rows."""
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
     from edgeprune.log import progress as show_progress
 
@@ -80,10 +87,16 @@ def measure_variants(
     rest = variants[1:] or [variants[0]]
     cfg = ExportConfig(dynamic_batch=False, batch=profile.identity.batch, parity=False)
     results: list[Variant] = []
-    dense_pred = LatencyPredictor.from_model(dense_model, input_size, profile)
+    dense_pred = LatencyPredictor.from_model(dense_model, input_size, profile, precision=precision)
     with tempfile.TemporaryDirectory(prefix="edgeprune-e2e-") as tmp:
+
+        def export(model, path: str) -> None:
+            export_onnx(model, input_size, path, cfg)
+            if precision == "int8":
+                _quantize_in_place(path, input_size, profile.identity.batch)
+
         dense_path = os.path.join(tmp, "dense.onnx")
-        export_onnx(dense_model, input_size, dense_path, cfg)
+        export(dense_model, dense_path)
         bar = show_progress(
             len(rest), "end-to-end", unit="variant", enabled=progress, area="profile"
         )
@@ -92,9 +105,11 @@ def measure_variants(
             paths, preds = [dense_path], []
             for j, (_label, model, _) in enumerate(chunk):
                 p = os.path.join(tmp, f"v{start + j}.onnx")
-                export_onnx(model, input_size, p, cfg)
+                export(model, p)
                 paths.append(p)
-                preds.append(LatencyPredictor.from_model(model, input_size, profile))
+                preds.append(
+                    LatencyPredictor.from_model(model, input_size, profile, precision=precision)
+                )
             stats = runner(paths)
             dense_ms = stats[0]["latency_ms_median"]
             for (label, _, _), pred, st in zip(chunk, preds, stats[1:], strict=True):
@@ -112,6 +127,17 @@ def measure_variants(
             bar.update(len(chunk))
         bar.close()
     return results
+
+
+def _quantize_in_place(path: str, input_size, batch: int) -> None:
+    """Replace an fp32 ONNX file by its int8 QDQ twin (random calibration: timing only)."""
+    from edgeprune.quant.calibration import random_batches
+    from edgeprune.quant.ptq import quantize_onnx
+
+    fp32 = path + ".fp32.onnx"
+    os.replace(path, fp32)
+    quantize_onnx(fp32, path, random_batches(tuple(input_size), 2 * batch, batch_size=batch))
+    os.unlink(fp32)
 
 
 SCALE_BAND = (0.4, 2.5)
@@ -170,13 +196,21 @@ def _nnls(x, y):
     return None
 
 
-def calibrate(model_name: str, profile, runner: Runner, n: int = 6, progress: bool = True):
-    """Measure dense, three uniform and ``n`` random variants of a model; fit calibration."""
+def calibrate(
+    model_name: str,
+    profile,
+    runner: Runner,
+    n: int = 6,
+    progress: bool = True,
+    precision: str = "fp32",
+):
+    """Measure dense, three uniform and ``n`` random variants of a model at ``precision``
+    (int8: all quantized, priced on the int8 rows); fit that precision's calibration."""
     variants, size = make_variants(model_name, n, seed0=1000, uniform=CALIBRATION_UNIFORM)
     dense = variants[0]
     per_run = max(1, (len(variants) + 1) // 3)  # >= 3 runs, each with its own dense reference
-    points = measure_variants(variants, size, runner, profile, per_run=per_run, progress=progress)
-    dp = LatencyPredictor.from_model(dense[1], size, profile)
+    points = measure_variants(variants, size, runner, profile, per_run, progress, precision)
+    dp = LatencyPredictor.from_model(dense[1], size, profile, precision=precision)
     level = float(sorted(p.dense_measured_ms for p in points)[len(points) // 2])
     dense_point = Variant("dense", dp.table_ms(), level, level, 0.0, 0.0, dp.split_ms()[0])
     sig = ops_signature(extract_ops(dense[1], size))

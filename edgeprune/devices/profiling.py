@@ -21,7 +21,9 @@ from edgeprune.devices.profile import (
 )
 from edgeprune.devices.sweep import (
     SweepSettings,
+    int8_twins,
     normalize_load,
+    precision_of,
     plan_jobs,
     read_partial,
     run_sweep,
@@ -74,6 +76,7 @@ def profile_device(req: ProfileRequest, runner, host_label: str, base: DevicePro
             if job not in seen:
                 seen.add(job)
                 jobs.append(job)
+    jobs = int8_twins(jobs, req.sweep.precisions)
     if final_path.is_file() and not partial_path.is_file():
         write_csv_atomic(read_partial(final_path), partial_path)  # resume on top of it
     measured, skipped = run_sweep(jobs, partial_path, runner, req.sweep, req.progress)
@@ -81,12 +84,15 @@ def profile_device(req: ProfileRequest, runner, host_label: str, base: DevicePro
     from edgeprune.cost.latency_table import validate_table_frame
 
     validate_table_frame(df, f"measured table {partial_path}")
+    df["precision"] = precision_of(df)
     df = df.drop_duplicates(
-        subset=["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in"], keep="last"
+        subset=["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in", "precision"],
+        keep="last",
     )
     df = normalize_load(df)
     write_csv_atomic(
-        df.sort_values(["op", "h_in", "kernel", "stride", "c_in", "c_out"]), final_path
+        df.sort_values(["precision", "op", "h_in", "kernel", "stride", "c_in", "c_out"]),
+        final_path,
     )
     os.unlink(partial_path)
     calib = dict(base.calibration)
@@ -107,6 +113,13 @@ def profile_device(req: ProfileRequest, runner, host_label: str, base: DevicePro
             "pairs, depthwise in chains, residual adds as chain differences, the rest as "
             "single ops minus a 1x1x1x1 baseline; all interleaved, intra-op spinning off; "
             "each batch rescaled by a reference chain timed in it (load drift)"
+            + (
+                "; int8 rows: the same micro models quantized to ORT's static QDQ graph "
+                "(edgeprune.quant.quantize_onnx, random calibration), timed in the same "
+                "batch as their fp32 twins"
+                if "int8" in req.sweep.precisions
+                else ""
+            )
         ),
     )
     prof = replace(
@@ -116,13 +129,17 @@ def profile_device(req: ProfileRequest, runner, host_label: str, base: DevicePro
         calibration=calib,
     )
     save_profile(prof, prof.path)
-    for name in req.models if req.calibrate_variants > 0 else ():
-        from edgeprune.devices.endtoend import calibrate
+    from edgeprune.cost.latency import calibration_key
 
-        cal, _ = calibrate(name, prof, runner, req.calibrate_variants, req.progress)
-        calib[name] = cal
-    if req.models and req.calibrate_variants > 0:
-        calib["default"] = _pooled(calib, req.models)
+    for prec in req.sweep.precisions:  # int8: fitted on int8 end-to-end measurements
+        keys = [calibration_key(n, prec) for n in req.models]
+        for name, key in zip(req.models if req.calibrate_variants > 0 else (), keys, strict=False):
+            from edgeprune.devices.endtoend import calibrate
+
+            n = req.calibrate_variants
+            calib[key], _ = calibrate(name, prof, runner, n, req.progress, precision=prec)
+        if req.models and req.calibrate_variants > 0:
+            calib[calibration_key("default", prec)] = _pooled(calib, keys)
     prof = replace(prof, calibration=calib)
     save_profile(prof, prof.path)
     return load_profile(prof.path), measured, skipped

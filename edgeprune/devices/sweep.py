@@ -7,6 +7,12 @@ them interleaved with a baseline with the profile's runtime (``make_runner``: in
 process, or ``edgeprune.runtimes.time_models`` over a target), and appends the resulting
 rows to a partial CSV atomically after every batch, so an interrupted run resumes where it
 stopped.
+
+Precision: an ``int8`` job times the same micro model quantized the way edgeprune ships
+int8 models (``edgeprune.quant.ptq.quantize_onnx``: ORT static QDQ, per-channel int8
+weights, uint8 activations; calibrated on random inputs, which set the ranges but not the
+graph ORT runs) and writes rows with ``precision`` int8. ``int8_twins`` puts each int8 job
+right after its fp32 twin, so both are timed in the same batch, under the same load.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from edgeprune.runtimes.settings import AgentSettings
 
 COARSE_ABOVE = 128  # channel ranges wider than this get the coarse grid
 RowKey = tuple  # (op, c_in, c_out, kernel, stride, h_in, w_in)
-TABLE_COLUMNS = REQUIRED_COLUMNS + ("method", "chain", "ref_ms")
+TABLE_COLUMNS = REQUIRED_COLUMNS + ("method", "chain", "ref_ms", "precision")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Job:
     h: int
     w: int
     groups: int = 1  # a grouped conv's group count (its channels are multiples of it)
+    precision: str = "fp32"  # fp32 | int8 (the micro model quantized to QDQ)
 
     def keys(self) -> list[RowKey]:
         k = (self.kernel, self.stride, self.h, self.w)
@@ -53,6 +60,7 @@ class Job:
     @property
     def tag(self) -> str:
         g = f"g{self.groups}" if self.groups > 1 else ""
+        g += "_int8" if self.precision == "int8" else ""
         return f"{self.method}_{self.op}{g}_{self.c_a}_{self.c_b}_k{self.kernel}s{self.stride}_{self.h}x{self.w}"
 
 
@@ -69,6 +77,7 @@ class SweepSettings:
     models_per_batch: int = 24
     target_unit_macs: float = 4e6
     dtype: str = "float32"
+    precisions: tuple[str, ...] = ("fp32",)  # what profile measures (int8: QDQ twins)
 
     @property
     def threads(self) -> int:
@@ -79,8 +88,14 @@ class SweepSettings:
         return self.run.batch
 
 
-def sweep_settings(profile, min_time_s: float = SWEEP_TIMING.min_time_s) -> SweepSettings:
-    """Sweep settings for a device profile: its runtime, threads, batch, provider, opt level."""
+INT8_RUNTIMES = ("ort",)  # runtimes whose int8 (QDQ) twins profile measures
+
+
+def sweep_settings(
+    profile, min_time_s: float = SWEEP_TIMING.min_time_s, int8: bool = True
+) -> SweepSettings:
+    """Sweep settings for a device profile: its runtime, threads, batch, provider, opt level;
+    int8 twins too where the runtime runs QDQ models on the CPU (``int8``)."""
     from edgeprune.runtimes import get_runtime
 
     ident = profile.identity
@@ -95,7 +110,18 @@ def sweep_settings(profile, min_time_s: float = SWEEP_TIMING.min_time_s) -> Swee
         provider=runtime.resolve_provider(ident.provider or None),
         opt_level=ident.opt_level or "all",
     )
-    return SweepSettings(run=run, runtime=runtime.name)
+    precisions = ("fp32", "int8") if int8 and runtime.name in INT8_RUNTIMES else ("fp32",)
+    return SweepSettings(run=run, runtime=runtime.name, precisions=precisions)
+
+
+def int8_twins(jobs: Sequence[Job], precisions: Sequence[str]) -> list[Job]:
+    """``jobs`` with, where ``precisions`` holds int8, each job's int8 twin right after it."""
+    if "int8" not in precisions:
+        return list(jobs)
+    out: list[Job] = []
+    for j in jobs:
+        out += [j, replace(j, precision="int8")]
+    return out
 
 
 def channel_grid(c_max: int, alignment: int, coarse: bool = False) -> list[int]:
@@ -214,9 +240,32 @@ def build_job_models(job: Job, folder: str, settings: SweepSettings) -> list[tup
     out = []
     for i, (model, units) in enumerate(built):
         path = os.path.join(folder, f"{job.tag}_{i}.onnx")
-        micro.save(model, path)
+        if job.precision == "int8":
+            quantize_micro(model, path)
+        else:
+            micro.save(model, path)
         out.append((path, units))
     return out
+
+
+def quantize_micro(model, path: str, seed: int = 0) -> str:
+    """Write the int8 QDQ twin of a micro ModelProto to ``path`` (random calibration inputs
+    of the model's input shape: they set ranges, not the graph ORT runs)."""
+    import numpy as np
+
+    from edgeprune.devices import micro
+    from edgeprune.quant.ptq import quantize_onnx
+
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    rng = np.random.default_rng(seed)
+    batches = [rng.standard_normal(dims).astype(np.float32) for _ in range(2)]
+    fp32 = path + ".fp32.onnx"
+    micro.save(model, fp32)
+    try:
+        quantize_onnx(fp32, path, batches)
+    finally:
+        os.unlink(fp32)
+    return path
 
 
 def job_rows(job: Job, stats: list[dict], units: list[int], base: dict, s: SweepSettings):
@@ -257,6 +306,7 @@ def job_rows(job: Job, stats: list[dict], units: list[int], base: dict, s: Sweep
                 "n_runs": int(n_runs),
                 "method": job.method,
                 "chain": units[0],
+                "precision": job.precision,
             }
         )
     return rows
@@ -279,9 +329,23 @@ def write_csv_atomic(df, path: Path) -> None:
     atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
-def done_keys(df) -> set[RowKey]:
+def done_keys(df) -> set[tuple]:
+    """(precision, *RowKey) of every row measured (rows without a precision are fp32)."""
     cols = ["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in"]
-    return {tuple(r) for r in df[cols].itertuples(index=False, name=None)}
+    prec = precision_of(df)
+    rows = df[cols].itertuples(index=False, name=None)
+    return {(p, *r) for p, r in zip(prec, rows, strict=True)}
+
+
+def precision_of(df) -> list[str]:
+    """Each row's precision (``fp32`` where the column is missing or empty)."""
+    if "precision" not in df.columns:
+        return ["fp32"] * len(df)
+    return [p if isinstance(p, str) and p else "fp32" for p in df["precision"].tolist()]
+
+
+def _job_done(job: Job, have: set[tuple]) -> bool:
+    return {(job.precision, *k) for k in job.keys()} <= have
 
 
 Runner = Callable[[list[str]], list[dict]]
@@ -344,7 +408,7 @@ def run_sweep(
 
     df = read_partial(partial_path)
     have = done_keys(df)
-    todo = [j for j in jobs if not set(j.keys()) <= have]
+    todo = [j for j in jobs if not _job_done(j, have)]
     skipped = len(jobs) - len(todo)
     bar = show_progress(
         len(jobs), "profiling", initial=skipped, unit="cfg", enabled=progress, area="profile"
