@@ -8,7 +8,10 @@ grid points of the same *alignment class*: a channel count that is a multiple of
 profile's ``channel_alignment`` (e.g. 16 for ONNX Runtime's AVX-512 NCHWc kernels) is
 interpolated only between aligned grid points, any other count only between unaligned
 ones. That is how the steps of the runtime (blocked layout lost at 15 channels, kept at
-16) survive interpolation. A query outside the measured range is a ``UserError``.
+16) survive interpolation. A count beyond the measured range of its class is extrapolated
+linearly from the two nearest points of that class (a class with no point uses the other's);
+a grid corner no row measured comes from a least-squares surface over the family's points
+(``_corner``); results are clamped at 0. Only an op family no row measured is a ``UserError``.
 
 Ops (what the runtime executes after its fusions):
 
@@ -26,12 +29,6 @@ Ops (what the runtime executes after its fusions):
 ``shuffle``       channel shuffle (reshape, transpose, reshape; kernel = its groups)
 ``concat``        channel concatenation (kernel = the number of inputs, channels = output)
 ``layernorm``     LayerNorm over ``c`` channels at each of ``h x w`` positions
-
-Precision: the optional ``precision`` column says how the op ran: ``fp32`` (the float
-graph) or ``int8`` (ONNX Runtime's static QDQ graph of the same op: per-channel int8
-weights, uint8 activations, as ``edgeprune.quant.quantize_onnx`` writes it). A table
-without the column is all ``fp32``. One ``LatencyTable`` answers for one precision;
-``table_precisions`` says which a table holds (a device without int8 rows never offers int8).
 """
 
 from __future__ import annotations
@@ -63,8 +60,7 @@ REQUIRED_COLUMNS = (
     "latency_ms_p90",
     "n_runs",
 )
-OPTIONAL_COLUMNS = ("method", "chain", "note", "precision")
-PRECISIONS = ("fp32", "int8")  # the precision column's values
+OPTIONAL_COLUMNS = ("method", "chain", "note")
 ACTIVATION_OPS = ("hardsigmoid", "hardswish", "silu", "sigmoid", "gelu")
 ELEMENTWISE_OPS = ACTIVATION_OPS + ("mul", "shuffle", "concat", "layernorm")
 KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear") + ELEMENTWISE_OPS
@@ -119,10 +115,6 @@ def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.
         raise UserError(
             f"{source}: unknown runtime(s) {bad_rt}; known: {', '.join(runtime_names())}"
         )
-    df["precision"] = _precision_column(df)
-    bad_pr = sorted(set(df["precision"]) - set(PRECISIONS))
-    if bad_pr:
-        raise UserError(f"{source}: unknown precision(s) {bad_pr}; known: {', '.join(PRECISIONS)}")
     bad_dt = sorted(set(df["dtype"].astype(str)) - set(KNOWN_DTYPES))
     if bad_dt:
         raise UserError(f"{source}: unknown dtype(s) {bad_dt}; known: {', '.join(KNOWN_DTYPES)}")
@@ -130,19 +122,6 @@ def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.
         if (df[col] < 1).any():
             raise UserError(f"{source}: column {col} must be >= 1")
     return df
-
-
-def _precision_column(df: pd.DataFrame):
-    """The precision of each row: the column's value, ``fp32`` where absent or empty."""
-    if "precision" not in df.columns:
-        return ["fp32"] * len(df)
-    return df["precision"].fillna("fp32").astype(str).replace("", "fp32")
-
-
-def table_precisions(df: pd.DataFrame) -> tuple[str, ...]:
-    """The precisions a (validated) table has rows for, in ``PRECISIONS`` order."""
-    have = set(_precision_column(df))
-    return tuple(p for p in PRECISIONS if p in have)
 
 
 @dataclass
@@ -167,23 +146,10 @@ def _fit_surface(pts):
 
 
 class LatencyTable:
-    """Interpolating look-up over a validated table (one runtime/threads/batch/dtype), for
-    one ``precision`` (its rows only; ``UserError`` when the table has none)."""
+    """Interpolating look-up over a validated table (one runtime/threads/batch/dtype)."""
 
-    def __init__(
-        self,
-        df: pd.DataFrame,
-        alignment: int = 1,
-        source: str = "latency table",
-        precision: str = "fp32",
-    ):
+    def __init__(self, df: pd.DataFrame, alignment: int = 1, source: str = "latency table"):
         df = validate_table_frame(df, source)
-        self.raw = df  # every precision's rows
-        self.precisions = table_precisions(df)
-        if precision not in self.precisions:
-            raise UserError(f"{source} has no {precision} measurements")
-        df = df[df["precision"] == precision].reset_index(drop=True)
-        self.precision = precision
         combos = df[["runtime", "threads", "batch", "dtype"]].drop_duplicates()
         if len(combos) != 1:
             raise UserError(f"{source} mixes runtimes/threads/batch/dtypes; keep one per table")
@@ -251,7 +217,7 @@ class LatencyTable:
             if c_in != c_out and op not in diagonal_ops:
                 raise UserError(f"{self.source}: {op} rows have c_in == c_out only")
             lo, hi, t = self._bracket(fam.cin, c_in, op, "channels")
-            val = (1 - t) * fam.values[(lo, lo)] + t * fam.values[(hi, hi)]
+            val = max(0.0, (1 - t) * fam.values[(lo, lo)] + t * fam.values[(hi, hi)])
         else:
             ilo, ihi, ti = self._bracket(fam.cin, c_in, op, "c_in")
             olo, ohi, to = self._bracket(fam.cout, c_out, op, "c_out")
@@ -261,50 +227,65 @@ class LatencyTable:
             v10 = self._corner(fam, ihi, olo, where)
             v11 = self._corner(fam, ihi, ohi, where)
             val = (1 - ti) * ((1 - to) * v00 + to * v01) + ti * ((1 - to) * v10 + to * v11)
+            val = max(0.0, val)
         self._memo[key] = val
         return val
 
     def _corner(self, fam: _Family, ci: int, co: int, where: str) -> float:
         """A grid value; a missing one (grids of several layers overlap) comes from a
-        least-squares surface ``p0 + p1*ci + p2*co + p3*ci*co`` over the family's points
-        of the same alignment classes."""
+        least-squares surface ``p0 + p1*ci + p2*co + p3*ci*co`` over the family's points of
+        the same alignment classes, else over all its points, else ``p0 + p3*ci*co``, else
+        the nearest point scaled by ``ci*co`` (a family of one point)."""
         v = fam.values.get((ci, co))
         if v is not None:
             return v
         cls = (self.aligned(ci), self.aligned(co))
         coef = fam.fits.get(cls)
         if coef is None:
-            pts = [
+            same = [
                 (a, b, lat)
                 for (a, b), lat in fam.values.items()
                 if (self.aligned(a), self.aligned(b)) == cls
             ]
-            coef = _fit_surface(pts)
+            every = [(a, b, lat) for (a, b), lat in fam.values.items()]
+            coef = _fit_surface(same) or _fit_surface(every) or _fit_product(same or every)
             fam.fits[cls] = coef
-        if coef is False:
-            raise UserError(
-                f"{self.source}: {where} lacks grid point {(ci, co)}; "
-                "re-run 'edgeprune profile' to complete it"
+        if coef is False:  # one point: scale it by the MACs ratio
+            (a, b), lat = min(
+                fam.values.items(), key=lambda kv: abs(kv[0][0] - ci) + abs(kv[0][1] - co)
             )
+            return lat * ci * co / (a * b)
         return max(0.0, coef[0] + coef[1] * ci + coef[2] * co + coef[3] * ci * co)
 
     def _bracket(self, store: dict[bool, list[int]], c: int, op: str, what: str):
-        grid = store[self.aligned(c)]
-        if not grid or c < grid[0] or c > grid[-1]:
-            cls = "aligned" if self.aligned(c) else "unaligned"
-            span = f"[{grid[0]}, {grid[-1]}]" if grid else "(none)"
-            raise UserError(
-                f"{self.source}: {op} {what}={c} is outside the measured {cls} range {span}"
-            )
+        """(lo, hi, t) with value ``(1 - t) * v[lo] + t * v[hi]``: interpolation between the
+        grid points of ``c``'s alignment class (the other class's when it has none); beyond
+        the measured range, linear extrapolation from the two nearest points (the value of
+        the only point when there is one); callers clamp the result at 0."""
+        grid = store[self.aligned(c)] or store[not self.aligned(c)]
+        if len(grid) == 1:
+            return grid[0], grid[0], 0.0
         i = bisect.bisect_left(grid, c)
-        if grid[i] == c:
+        if i < len(grid) and grid[i] == c:
             return c, c, 0.0
-        lo, hi = grid[i - 1], grid[i]
+        j = min(max(i, 1), len(grid) - 1)  # the bracket, or the nearest two beyond the ends
+        lo, hi = grid[j - 1], grid[j]
         return lo, hi, (c - lo) / (hi - lo)
 
 
-def load_table_csv(path: str, alignment: int = 1, precision: str = "fp32") -> LatencyTable:
-    """Read and validate a table CSV; the look-up answers for ``precision``."""
+def _fit_product(pts):
+    """Least-squares ``p0 + p3*ci*co`` (as a surface's coefficients); False if too few."""
+    import numpy as np
+
+    if len({p[0] * p[1] for p in pts}) < 2:
+        return False
+    a = np.array([[1.0, ci * co] for ci, co, _ in pts])
+    coef, *_ = np.linalg.lstsq(a, np.array([p[2] for p in pts]), rcond=None)
+    return (float(coef[0]), 0.0, 0.0, float(coef[1]))
+
+
+def load_table_csv(path: str, alignment: int = 1) -> LatencyTable:
+    """Read and validate a table CSV."""
     import pandas as pd
 
     try:
@@ -313,4 +294,4 @@ def load_table_csv(path: str, alignment: int = 1, precision: str = "fp32") -> La
         raise UserError(f"latency table not found: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"latency table {path} is not a readable CSV ({exc})") from None
-    return LatencyTable(df, alignment, f"latency table {path}", precision)
+    return LatencyTable(df, alignment=alignment, source=f"latency table {path}")

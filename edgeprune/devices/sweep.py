@@ -132,6 +132,8 @@ def channel_grid(c_max: int, alignment: int, coarse: bool = False) -> list[int]:
     if c_max % a == 0 and c_max not in aligned:
         aligned.append(c_max)
     pts = set(aligned) | {1, c_max}
+    if a > 1 and c_max >= a:  # each alignment class spans the whole range a pruned layer can take
+        pts |= {a, c_max // a * a, c_max - 1 if c_max % a == 0 else c_max}
     if a > 1:
         for m in aligned:
             pts.add(m - 1)
@@ -176,10 +178,8 @@ def plan_jobs(ops: Sequence[LayerOp], alignment: int = 1, coarse: bool = False) 
             cmax = max(m.c_in for m in members)
             if op == "shuffle":  # its channels split evenly into k groups
                 grid = [k * v for v in channel_grid(cmax // k, 1, True)]
-            elif any(m.c_in_from for m in members):
+            else:  # a pruned model's concat/activation can take any width up to the dense one
                 grid = channel_grid(cmax, alignment, True)
-            else:
-                grid = sorted({m.c_in for m in members})
             jobs += [Job("single", op, c, c, k, s, h, w) for c in grid]
         elif op == "conv" and s == 1:
             pairs: set[tuple[int, int]] = set()
