@@ -14,6 +14,7 @@ RECOVERY = "recovery training"
 SSH = "SSH (remote devices)"
 TIMING = "timing on the device"
 OUTPUT = "output"
+PRECISION = "precision (int8: ONNX Runtime static quantization, QDQ)"
 
 
 def _group(p: argparse.ArgumentParser, title: str):
@@ -218,3 +219,39 @@ def add_output_args(
 def add_alias(g, flag: str, dest: str, type: type) -> None:
     """An old spelling of an option that still parses, left out of ``--help``."""
     g.add_argument(flag, dest=dest, type=type, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_precision_args(p: argparse.ArgumentParser, *, quantizes: bool = True) -> None:
+    """``--precision`` (fp32 | int8 | auto), and how to quantize where the command does."""
+    from edgeprune.quant import CALIBRATION_METHODS, PRECISIONS
+
+    g = _group(p, PRECISION)
+    g.add_argument(
+        "--precision",
+        default="fp32",
+        choices=[*PRECISIONS, "auto"],
+        help="the deployed model's precision; int8: per-channel int8 weights, uint8 "
+        "activations, calibrated on training images; auto: the device decides (default "
+        "%(default)s)",
+    )
+    if not quantizes:
+        return
+    g.add_argument(
+        "--calibration",
+        default="minmax",
+        choices=list(CALIBRATION_METHODS),
+        help="int8: how activation ranges are calibrated (default %(default)s)",
+    )
+    g.add_argument(
+        "--calibration-images",
+        type=int,
+        default=256,
+        help="int8: training images (val held out) to calibrate on (default %(default)s)",
+    )
+
+
+def quant_config_from_args(args: argparse.Namespace):
+    """The QuantConfig of ``--calibration``/``--calibration-images`` (None: not int8)."""
+    from edgeprune.quant.deployable import QuantConfig
+
+    return QuantConfig(method=args.calibration, calibration_images=args.calibration_images)

@@ -9,10 +9,12 @@ from edgeprune.cli.args import (
     add_distill_args,
     add_model_args,
     add_output_args,
+    add_precision_args,
     add_recovery_args,
     add_ssh_args,
     add_timing_args,
     distill_config_from_args,
+    quant_config_from_args,
     ssh_options_from_args,
 )
 from edgeprune.methods.base import list_methods
@@ -64,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_recovery_args(p)
     add_distill_args(p)
+    add_precision_args(p)
     add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
     p.add_argument(
         "--verify-halfwidth",
@@ -150,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         distill=distill_config_from_args(args),
         candidates=args.candidates,
         candidate_batches=args.candidate_batches,
+        precision=args.precision,
+        quantization=quant_config_from_args(args),
     )
     report = run_prune(cfg)
     print(summary(report.to_dict()))

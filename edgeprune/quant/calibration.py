@@ -26,11 +26,13 @@ def calibration_batches(
     batch_size: int = DEFAULT_BATCH,
     seed: int = 0,
     options=None,
+    split: str = "train",
 ) -> list[np.ndarray]:
     """``images`` training images of the CIFAR-10 root ``root`` (a seeded draw, val held
     out, eval preprocessing) in float32 NCHW batches of ``batch_size``.
 
-    ``options`` is an ``edgeprune.data.DataOptions`` (its ``resize`` is kept).
+    ``options`` is an ``edgeprune.data.DataOptions`` (its ``resize`` is kept); ``split``
+    "val" draws the check inputs the int8 model is judged on instead.
     """
     import torch
 
@@ -39,7 +41,7 @@ def calibration_batches(
     if images <= 0:
         raise UserError(f"calibration needs a positive number of images, got {images}")
     opts = dataclasses.replace(options or DataOptions(), holdout_val=True, augment=False)
-    ds = build_dataset(root, "train", options=opts)
+    ds = build_dataset(root, split, options=opts)
     pick = np.random.default_rng(seed).permutation(len(ds))[: min(images, len(ds))]
     out: list[np.ndarray] = []
     for start in range(0, len(pick), batch_size):

@@ -60,7 +60,7 @@ _PRUNE_ONLY = (
     "timings",
 )
 # measured runs only: absent where nothing was measured (or the hosts agree)
-_WHEN_SET = ("latency_ratio_ci95", "measurements", "host_note", "diagnostics")
+_WHEN_SET = ("latency_ratio_ci95", "measurements", "host_note", "diagnostics", "quantization")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,10 @@ class RunReport:
     measurements: dict | None = None
     host_note: str | None = None  # the verifying host is not the one the table came from
     diagnostics: str | None = None  # the method's diagnostics file, beside report.json
+    # the deployable model.onnx's precision; int8: how it was quantized and how it compares
+    # with fp32 (edgeprune.quant: method, calibration images, agreement, top-1 of both)
+    precision: str = "fp32"
+    quantization: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json document (the keys ``edgeprune report`` reads)."""
@@ -127,6 +131,8 @@ class RunReport:
             "measurements": self.measurements,
             "host_note": self.host_note,
             "diagnostics": self.diagnostics,
+            "precision": self.precision,
+            "quantization": self.quantization,
         }
         for key in _PRUNE_ONLY if self.verification is None else ():
             del d[key]

@@ -71,6 +71,9 @@ class PruneConfig:
     distill: object | None = None
     candidates: int = 1  # structures tried by short fine-tunes (1: the first plan that fits)
     candidate_batches: int = 200  # training batches of each candidate's fine-tune
+    # the deployable model.onnx: fp32, or int8 (QDQ, edgeprune.quant; fp32 kept beside it)
+    precision: str = "fp32"
+    quantization: object | None = None  # edgeprune.quant.deployable.QuantConfig (None: defaults)
 
 
 def _log(msg: str) -> None:
@@ -201,7 +204,15 @@ def _candidate_search(cfg: PruneConfig, teacher, train_loader, val_loader):
 
 # what --overwrite may clear (an edgeprune prune run dir) and the final outputs of a run
 RUN_MARKERS = ("config.json", "report.json", "model.json", "method_state.pt", "recovery")
-FINAL_OUTPUTS = ("model.json", "weights.pt", "model.onnx", "diagnostics.json", "report.json")
+FINAL_OUTPUTS = (
+    "model.json",
+    "weights.pt",
+    "model.onnx",
+    "model.check.npz",
+    "model_fp32.onnx",
+    "diagnostics.json",
+    "report.json",
+)
 
 
 def run_config(cfg: PruneConfig) -> dict:
@@ -227,6 +238,7 @@ def run_config(cfg: PruneConfig) -> dict:
         "distill": _distill(cfg).to_dict(),
         "candidates": cfg.candidates,
         "candidate_batches": cfg.candidate_batches,
+        "precision": cfg.precision,
     }
     return json.loads(json.dumps(doc, default=str))  # as it reads back from the file
 
@@ -380,6 +392,7 @@ def run_prune(cfg: PruneConfig) -> RunReport:
         from edgeprune.export.onnx_export import ExportConfig, export_onnx
 
         export_onnx(pruned, input_size, str(stage / "model.onnx"), ExportConfig())
+        quant, pruned_top1 = _deployable_precision(cfg, stage, input_size, pruned_top1)
         report = _report(
             cfg,
             loaded,
@@ -396,6 +409,7 @@ def run_prune(cfg: PruneConfig) -> RunReport:
             final=final,
         )
         report = replace(report, method_recovery=outcome.recovery, timings=timings)
+        report = replace(report, precision=cfg.precision, quantization=quant)
         diag = outcome.diagnostics
         if diag:
             write_json(stage / "diagnostics.json", diag)
@@ -403,6 +417,33 @@ def run_prune(cfg: PruneConfig) -> RunReport:
         write_run_report(stage, report)
         commit_staged(stage, cfg.out, stale=FINAL_OUTPUTS)
     return report
+
+
+def _deployable_precision(cfg: PruneConfig, stage, input_size, fp32_top1):
+    """int8: the fp32 export becomes model_fp32.onnx and model.onnx the int8 QDQ model,
+    judged against it on check inputs and scored on val and test through ONNX Runtime.
+    Returns (report's quantization dict or None, the deployed model's test top-1)."""
+    if cfg.precision == "fp32":
+        return None, fp32_top1
+    from edgeprune.quant import deployable as dq
+    from edgeprune.workflows.recovery import eval_loader
+
+    qcfg = cfg.quantization or dq.QuantConfig()
+    fp32, int8 = str(stage / dq.FP32_NAME), str(stage / "model.onnx")
+    os.replace(int8, fp32)
+    _log(f"quantize to int8 ({qcfg.method}, {qcfg.calibration_images} calibration images)")
+    calib, check, source = dq.inputs_for(cfg.data_root, input_size, qcfg)
+    quant = dq.make_int8(fp32, int8, calib, check, qcfg, source)
+    _log(dq.agreement_line(quant))
+    if not cfg.data_root:
+        return quant, fp32_top1
+    spec = _data_spec(cfg)
+    quant.update(dq.score_both(fp32, int8, eval_loader(spec, "val"), None, "val"))
+    test = dq.score_both(fp32, int8, eval_loader(spec, "test"), None, "test")
+    quant.update(test, test_top1_torch_fp32=fp32_top1)
+    quant["note"] = dq.loss_note(quant)
+    _log(quant["note"])
+    return quant, test["test_top1_int8"]
 
 
 def _measurers(cfg: PruneConfig, budget: Budget, input_size, timings: dict):
@@ -803,6 +844,13 @@ def summary(report: dict) -> str:
     if d.get("top1") is not None:
         lines.append(f"  top-1 {d['top1']:.4f} -> {p['top1']:.4f}")
     lines.append(f"  budget met: {report['budget_met']}")
+    if report.get("precision", "fp32") != "fp32":  # the deployable model.onnx
+        q = report.get("quantization") or {}
+        agree = (q.get("agreement") or {}).get("top1_agreement")
+        lines.append(
+            f"  precision: {report['precision']} (model.onnx; fp32 beside it as "
+            f"{q.get('fp32_model')}; top-1 agreement with fp32 {agree})"
+        )
     return "\n".join(lines)
 
 

@@ -13,11 +13,12 @@ PRUNE_KEYS = {
     "predicted_latency_ms", "measured_latency_ms", "latency_ratio", "budget_met",
     "latency_checked_by", "verification", "dropped_blocks", "layers", "recovery_epochs",
     "controller_decision_s", "wall_time_s", "seed", "versions", "method_recovery", "timings",
+    "precision",
 }  # fmt: skip
 DENSE_KEYS = {
     "model", "method", "device", "device_table", "budget", "dense", "pruned",
     "predicted_latency_ms", "measured_latency_ms", "latency_ratio", "budget_met", "layers",
-    "recovery_epochs", "seed", "wall_time_s",
+    "recovery_epochs", "seed", "wall_time_s", "precision",
 }  # fmt: skip
 
 
