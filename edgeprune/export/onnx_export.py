@@ -124,10 +124,16 @@ def write_check_file(onnx_path: str, x, ref) -> str:
     return path
 
 
+SCALE_RTOL = 1e-5  # float32 rounding of a deep net's sums: about 100 ulps of the output scale
+
+
 def parity_check(onnx_path: str, x, ref, atol: float = 1e-4, rtol: float = 1e-3) -> float:
     """Run ``onnx_path`` in ONNX Runtime on ``x``; raise ExportParityError if it strays from ``ref``.
 
-    Returns the largest absolute difference.
+    An element may differ by ``atol + rtol * |ref|``, where ``atol`` grows to ``SCALE_RTOL``
+    times the output's largest magnitude: a random-init Inception-v3 puts out logits near
+    1e12, and float32 rounding of such sums differs between torch and ORT by about 1e-7 of
+    that magnitude, also on the elements near 0. Returns the largest absolute difference.
     """
     import numpy as np
 
@@ -141,12 +147,16 @@ def parity_check(onnx_path: str, x, ref, atol: float = 1e-4, rtol: float = 1e-3)
         raise ExportParityError(
             f"ONNX output shape {tuple(out.shape)} differs from torch's {tuple(ref.shape)}"
         )
-    diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
-    bound = atol + rtol * np.abs(ref.astype(np.float64))
+    ref64 = ref.astype(np.float64)
+    diff = np.abs(out.astype(np.float64) - ref64)
+    scale = float(np.abs(ref64).max()) if ref64.size else 0.0
+    atol = max(atol, SCALE_RTOL * scale) if np.isfinite(scale) else atol
+    bound = atol + rtol * np.abs(ref64)
     if not np.all(np.isfinite(out)) or np.any(diff > bound):
         raise ExportParityError(
             f"ONNX Runtime output differs from torch by up to {float(np.nanmax(diff)):.3g} "
-            f"(tolerance atol={atol:g}, rtol={rtol:g}); the export is not trustworthy"
+            f"(tolerance atol={atol:.3g}, rtol={rtol:g}, for outputs up to {scale:.3g}); "
+            "the export is not trustworthy"
         )
     return float(diff.max()) if diff.size else 0.0
 
