@@ -37,6 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="auto",
         help="where torch runs the model: auto, cpu or cuda (default: auto); not a device profile",
     )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="onnx: score the run dir's deployable model.onnx (else an fp32 export) with ONNX "
+        "Runtime; torch; auto: onnx when the run's model.onnx is int8 (default: auto)",
+    )
     p.add_argument("--download", action="store_true", help="download CIFAR-10 via torchvision")
     p.add_argument("--json", type=Path, help="write the result as JSON to this file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -60,6 +67,7 @@ def config_from_args(args: argparse.Namespace):
         download=args.download,
         json_path=None if args.json is None else str(args.json),
         progress=not args.no_progress,
+        backend=args.backend,
     )
 
 

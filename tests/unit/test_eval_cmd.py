@@ -10,7 +10,8 @@ from PIL import Image
 
 from edgeprune.cli.main import main
 
-KEYS = {"model", "weights", "split", "n", "top1", "top5", "params", "flops"}
+KEYS = {"model", "weights", "split", "n", "top1", "top5", "params", "flops", "backend", "precision",
+        "onnx_model"}  # fmt: skip
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -82,3 +83,28 @@ def test_unrecognised_data_root_is_a_user_error(tmp_path, capsys):
     argv = ["eval", "--model", "resnet8", "--data-root", str(tmp_path), "--no-progress"]
     assert main(argv) == 2
     assert "not a CIFAR-10 root" in capsys.readouterr().err
+
+
+def test_eval_scores_an_int8_run_dir_through_onnx_runtime(data_root, tmp_path):
+    """A run dir whose model.onnx is int8 is scored by that file, not by the torch model."""
+    pytest.importorskip("onnxruntime")
+    from edgeprune.export.onnx_export import export_onnx
+    from edgeprune.models import create_model
+    from edgeprune.quant.calibration import random_batches
+    from edgeprune.quant.ptq import quantize_onnx
+    from edgeprune.surgery import apply_plan_, save_pruned, uniform_plan
+
+    run = tmp_path / "run"
+    pruned = apply_plan_(create_model("resnet8").eval(), uniform_plan(create_model("resnet8"), 0.5))
+    save_pruned(run, "resnet8", pruned, uniform_plan(create_model("resnet8"), 0.5))
+    export_onnx(pruned, (3, 32, 32), str(run / "model_fp32.onnx"))
+    quantize_onnx(run / "model_fp32.onnx", run / "model.onnx", random_batches((3, 32, 32), 16))
+    common = ["--data-root", str(data_root), "--no-progress", "--json"]
+    docs = {}
+    for backend in ("auto", "torch"):
+        out = tmp_path / f"{backend}.json"
+        assert main(["eval", "--model", str(run), "--backend", backend, *common, str(out)]) == 0
+        docs[backend] = json.loads(out.read_text())
+    assert docs["auto"]["backend"] == "onnx" and docs["auto"]["precision"] == "int8"
+    assert docs["auto"]["onnx_model"] == str(run / "model.onnx") and docs["auto"]["n"] == 30
+    assert docs["torch"]["backend"] == "torch" and docs["torch"]["onnx_model"] is None
