@@ -125,14 +125,24 @@ def min_widths(
         elif cfg.allow_block_drop and g.name in droppable:
             out[g.name] = 0
         else:
-            out[g.name] = max(cfg.min_channels, math.ceil(cfg.min_keep_frac * g.channels))
+            least = max(cfg.min_channels, math.ceil(cfg.min_keep_frac * g.channels))
+            out[g.name] = min(g.channels, _round_up(least, getattr(g, "step", 1)))
     return out
 
 
+def _round_up(c: int, step: int) -> int:
+    return -(-c // step) * step if step > 1 else c
+
+
 def _candidates(g: PrunableGroup, w: int, floor: int, droppable: bool, cfg) -> list[int]:
+    """Narrower widths to try: one channel less and the alignment steps below ``w``, all
+    multiples of the group's ``step`` (a grouped conv's equal segments; surgery would round
+    any other width down, away from what the cost model priced)."""
+    unit = max(1, getattr(g, "step", 1))
     cands = {w - 1}
     for s in cfg.steps:
         cands.add(((w - 1) // s) * s)
+    cands = {c // unit * unit for c in cands}
     cands = {c for c in cands if floor <= c < w}
     if droppable and w > 0:
         cands.add(0)
