@@ -86,7 +86,7 @@ def profile_device(req: ProfileRequest, runner, host_label: str, base: DevicePro
     validate_table_frame(df, f"measured table {partial_path}")
     df["precision"] = precision_of(df)
     df = df.drop_duplicates(
-        subset=["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in", "precision"],
+        subset=["op", "c_in", "c_out", "kernel", "stride", "groups", "h_in", "w_in", "precision"],
         keep="last",
     )
     df = normalize_load(df)

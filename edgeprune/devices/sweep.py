@@ -330,8 +330,9 @@ def write_csv_atomic(df, path: Path) -> None:
 
 
 def done_keys(df) -> set[tuple]:
-    """(precision, *RowKey) of every row measured (rows without a precision are fp32)."""
-    cols = ["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in"]
+    """(precision, *RowKey, groups) of every row measured (rows without a precision are
+    fp32; a grouped conv and a dense one of the same channels are different rows)."""
+    cols = ["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in", "groups"]
     prec = precision_of(df)
     rows = df[cols].itertuples(index=False, name=None)
     return {(p, *r) for p, r in zip(prec, rows, strict=True)}
@@ -345,7 +346,9 @@ def precision_of(df) -> list[str]:
 
 
 def _job_done(job: Job, have: set[tuple]) -> bool:
-    return {(job.precision, *k) for k in job.keys()} <= have
+    return {
+        (job.precision, *k, k[1] if k[0] == "dwconv" else job.groups) for k in job.keys()
+    } <= have
 
 
 Runner = Callable[[list[str]], list[dict]]

@@ -143,3 +143,20 @@ def test_beyond_the_measured_range_extrapolates_linearly():
         (table.lookup("dwconv", 32, 32, 3, 2, 8, 8) + table.lookup("dwconv", 48, 48, 3, 2, 8, 8))
         / 2
     )
+
+
+def test_grouped_and_dense_conv_of_the_same_channels_are_both_measured(tmp_path):
+    # one table spanning two models: ResNeXt's grouped 3x3 and ResNet's dense 3x3, both
+    # 64 -> 64 at 8x8; the grouped row must not count as done (nor be dropped) for the dense
+    from edgeprune.devices.sweep import Job, SweepSettings, read_partial, run_sweep
+
+    def runner(paths):
+        return [{"latency_ms_median": 0.01, "latency_ms_p90": 0.02, "n_runs": 20}] * len(paths)
+
+    partial = tmp_path / "t.csv.partial"
+    s = SweepSettings(models_per_batch=4)
+    grouped = Job("single", "conv", 64, 64, 3, 1, 8, 8, groups=4)
+    assert run_sweep([grouped], partial, runner, s, progress=False) == (1, 0)
+    dense = Job("pair", "conv", 64, 64, 3, 1, 8, 8)
+    assert run_sweep([grouped, dense], partial, runner, s, progress=False) == (1, 1)
+    assert sorted(read_partial(partial)["groups"]) == [1, 4]
