@@ -5,6 +5,9 @@ Standalone (needs only the ``tensorrt`` package that JetPack / the TensorRT whee
 
     python3 trt_build.py --onnx model.onnx --engine model.engine --shape input:1x3x32x32 --fp16
 
+``--int8`` builds a model with Q/DQ nodes (ONNX Runtime's QDQ format) as INT8 by TensorRT's
+explicit quantization: the scales come from the Q/DQ nodes, no calibrator is set.
+
 prints one JSON line: {"engine": ..., "tensorrt_version": ..., "build_s": ...} or {"error": ...}.
 edgeprune then times the engine with ``trtexec --loadEngine``.
 """
@@ -16,7 +19,7 @@ import sys
 import time
 
 
-def build_engine(onnx_path, engine_path, shape_spec, fp16=False, workspace_mb=1024):
+def build_engine(onnx_path, engine_path, shape_spec, fp16=False, workspace_mb=1024, int8=False):
     """Parse ``onnx_path``, build for the fixed shape ``name:BxCxHxW``, write the engine."""
     import tensorrt as trt
 
@@ -38,6 +41,8 @@ def build_engine(onnx_path, engine_path, shape_spec, fp16=False, workspace_mb=10
         config.max_workspace_size = workspace_mb << 20
     if fp16:
         config.set_flag(trt.BuilderFlag.FP16)
+    if int8:  # explicit quantization: Q/DQ scales, no calibrator
+        config.set_flag(trt.BuilderFlag.INT8)
     name, _, dims = shape_spec.partition(":")
     shape = tuple(int(d) for d in dims.split("x"))
     profile = builder.create_optimization_profile()
@@ -62,6 +67,7 @@ def get_args_parser():
     p.add_argument("--engine", required=True)
     p.add_argument("--shape", required=True, help="input shape as name:BxCxHxW")
     p.add_argument("--fp16", action="store_true")
+    p.add_argument("--int8", action="store_true", help="a Q/DQ model: explicit quantization")
     p.add_argument("--workspace-mb", type=int, default=1024)
     return p
 
@@ -69,7 +75,9 @@ def get_args_parser():
 def main(args):
     t0 = time.time()
     try:
-        version = build_engine(args.onnx, args.engine, args.shape, args.fp16, args.workspace_mb)
+        version = build_engine(
+            args.onnx, args.engine, args.shape, args.fp16, args.workspace_mb, args.int8
+        )
     except Exception as exc:  # report as one JSON line; the host turns it into one sentence
         print(json.dumps({"error": str(exc)}))
         return 1

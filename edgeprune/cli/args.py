@@ -221,18 +221,20 @@ def add_alias(g, flag: str, dest: str, type: type) -> None:
     g.add_argument(flag, dest=dest, type=type, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def add_precision_args(p: argparse.ArgumentParser, *, quantizes: bool = True) -> None:
+def add_precision_args(
+    p: argparse.ArgumentParser, *, quantizes: bool = True, default: str | None = "fp32"
+) -> None:
     """``--precision`` (fp32 | int8 | auto), and how to quantize where the command does."""
     from edgeprune.quant import CALIBRATION_METHODS, PRECISIONS
 
     g = _group(p, PRECISION)
     g.add_argument(
         "--precision",
-        default="fp32",
+        default=default,
         choices=[*PRECISIONS, "auto"],
         help="the deployed model's precision; int8: per-channel int8 weights, uint8 "
         "activations, calibrated on training images; auto: the device decides (default "
-        "%(default)s)",
+        + ("%(default)s)" if default else "the run dir's model.onnx, else fp32)"),
     )
     if not quantizes:
         return

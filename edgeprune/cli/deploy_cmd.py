@@ -8,6 +8,7 @@ from edgeprune.cli.args import (
     add_device_args,
     add_model_args,
     add_output_args,
+    add_precision_args,
     add_ssh_args,
     add_timing_args,
     ssh_options_from_args,
@@ -69,6 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="ORT: add a per-layer time breakdown (first batch size) to the report",
     )
+    add_precision_args(p, quantizes=False, default=None)
     add_timing_args(p, min_time=2.0, runs=(20, 10))
     add_ssh_args(p)
     add_output_args(
@@ -90,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--static-batch needs exactly one --batch size")
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
+    if args.fp16 and args.precision not in (None, "fp32"):
+        raise UserError(f"--fp16 and --precision {args.precision} exclude each other")
     cfg = DeployConfig(
         model=args.model,
         device=args.device,
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         provider=args.provider,
         opt_level=args.opt_level,
         overwrite=args.overwrite,
+        precision=args.precision,
     )
     report = run_deploy(cfg)
     for row in report["results"]:

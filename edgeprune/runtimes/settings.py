@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: a QDQ model (explicit quantization)
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 # onnxruntime.get_all_providers() of ONNX Runtime 1.31 (every provider some build can have)
 PROVIDERS = (

@@ -94,6 +94,7 @@ class TensorRTRuntime:
 
     def run(self, session, settings: AgentSettings) -> list[dict]:
         """Build one engine per model for ``settings.batch`` and time it with trtexec."""
+        from edgeprune.quant.ptq import is_int8
         from edgeprune.runtimes.trtexec import parse_trtexec, trtexec_argv, trtexec_result
 
         tools = self.detect(session)
@@ -104,6 +105,10 @@ class TensorRTRuntime:
                 f"{os.path.splitext(name)[0]}.b{settings.batch}.{settings.precision}.engine"
             )
             fp16 = settings.precision == "fp16"
+            # int8 only for a model with Q/DQ nodes (explicit quantization); a dense fp32 twin
+            # built with --int8 would get TensorRT's placeholder scales
+            int8 = settings.precision == "int8" and is_int8(local)
+            flags = (["--fp16"] if fp16 else []) + (["--int8"] if int8 else [])
             built_with = "trtexec"
             if tools["python"]:
                 argv = [
@@ -115,7 +120,7 @@ class TensorRTRuntime:
                     engine,
                     "--shape",
                     shapes,
-                ] + (["--fp16"] if fp16 else [])
+                ] + flags
                 res = session.target.run(argv, timeout=1800)
                 if not res.ok:
                     raise RemoteCommandError(
@@ -129,6 +134,7 @@ class TensorRTRuntime:
                 engine=engine,
                 shapes=shapes,
                 fp16=fp16,
+                int8=int8,
                 build=not tools["python"],
                 duration_s=max(1.0, settings.min_time_s),
                 iterations=settings.min_runs,

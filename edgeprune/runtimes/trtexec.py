@@ -111,12 +111,18 @@ def trtexec_argv(
     engine: str,
     shapes: str,
     fp16: bool = False,
+    int8: bool = False,
     build: bool = True,
     duration_s: float = 3.0,
     warmup_ms: int = 200,
     iterations: int = 10,
 ) -> list[str]:
-    """trtexec command: build from ``onnx`` and save ``engine`` (``build``), or load ``engine``."""
+    """trtexec command: build from ``onnx`` and save ``engine`` (``build``), or load ``engine``.
+
+    ``int8``: the ONNX model carries Q/DQ nodes (edgeprune.quant); ``--int8`` lets TensorRT
+    build them as INT8 kernels with their own scales (explicit quantization: no calibration
+    cache); ``--best`` is never used, so no precision is picked that the model does not ask.
+    """
     argv = [trtexec]
     argv += [f"--onnx={onnx}", f"--saveEngine={engine}"] if build else [f"--loadEngine={engine}"]
     argv += [
@@ -127,4 +133,6 @@ def trtexec_argv(
     ]
     if fp16 and build:
         argv.append("--fp16")
+    if int8 and build:
+        argv.append("--int8")
     return argv

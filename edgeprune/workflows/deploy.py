@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 
 from edgeprune.devices.settings import DeviceSettings, device_settings
 from edgeprune.errors import UserError
-from edgeprune.export.onnx_export import ExportConfig, export_onnx
+from edgeprune.export.onnx_export import ExportConfig, ExportResult, export_onnx
 from edgeprune.runtimes.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ class DeployConfig:
     provider: str | None = None
     opt_level: str | None = None
     overwrite: bool = False  # replace a non-empty ``out`` (once this deploy succeeds)
+    # fp32 | int8 | auto (None, auto: the run dir's model.onnx, else fp32); int8 ships the
+    # run dir's QDQ model.onnx and its check file (the device judges it by the int8 rule)
+    precision: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -112,19 +115,67 @@ def _open_target(cfg: DeployConfig, dev: DeviceSettings):
     return target, host
 
 
-def _export(cfg: DeployConfig, loaded) -> tuple[dict, dict, dict]:
-    """Export the model (and the dense one for --compare-dense) into ``cfg.out``."""
+def _export(cfg: DeployConfig, loaded, precision: str = "fp32") -> tuple[dict, dict, dict]:
+    """Export the model (and the dense one for --compare-dense) into ``cfg.out``; at int8
+    the run dir's model.onnx and its check file are shipped as they are."""
     from edgeprune.models import create_model
 
     pruned = loaded.source != "registry"
     paths = {"model": os.path.join(cfg.out, "model.onnx")}
     models = {"model": loaded.model}
-    if cfg.compare_dense:  # a pruned model's dense twin; weights do not change timings
+    if cfg.compare_dense:  # a pruned model's dense twin (fp32); weights do not change timings
         models["dense"] = create_model(loaded.name).eval() if pruned else loaded.model
         paths["dense"] = os.path.join(cfg.out, "dense.onnx")
     export = replace(cfg.export, check_file=True)  # for the output check on the device
-    exports = {k: export_onnx(m, loaded.input_size, paths[k], export) for k, m in models.items()}
+    exports = {
+        k: _copy_int8(cfg.model, paths[k], loaded.input_size)
+        if k == "model" and precision == "int8"
+        else export_onnx(m, loaded.input_size, paths[k], export)
+        for k, m in models.items()
+    }
     return paths, models, exports
+
+
+def _run_dir_precision(model: str) -> str | None:
+    """int8 / fp32 for a run dir holding a model.onnx, else None."""
+    path = os.path.join(model, "model.onnx")
+    if not os.path.isfile(path):
+        return None
+    from edgeprune.quant.ptq import is_int8
+
+    return "int8" if is_int8(path) else "fp32"
+
+
+def _precision(cfg: DeployConfig) -> str:
+    """The precision this deploy ships (see ``DeployConfig.precision``)."""
+    found = _run_dir_precision(cfg.model)
+    if cfg.precision in (None, "auto"):
+        return found or "fp32"
+    if cfg.precision == "int8" and found != "int8":
+        raise UserError(
+            f"--precision int8 deploys a run dir whose model.onnx is int8 (edgeprune prune "
+            f"--precision int8); {cfg.model} has none"
+        )
+    return cfg.precision
+
+
+def _copy_int8(run_dir: str, dest: str, input_size) -> ExportResult:
+    """The run dir's int8 model.onnx and model.check.npz copied to ``dest``."""
+    import shutil
+
+    import onnx
+
+    from edgeprune.deploy_agent.edgeprune_agent import check_path
+
+    src = os.path.join(run_dir, "model.onnx")
+    shutil.copyfile(src, dest)
+    check = None
+    if os.path.isfile(check_path(src)):
+        check = shutil.copyfile(check_path(src), check_path(dest))
+    m = onnx.load(dest, load_external_data=False)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
+    shape = (None, *input_size)
+    return ExportResult(dest, int(opset), os.path.getsize(dest), shape, None, check)
 
 
 def _batch_settings(cfg: DeployConfig, dev: DeviceSettings, runtime) -> list[AgentSettings]:
@@ -212,6 +263,8 @@ def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str 
         return f"outputs on the device not checked ({runtime} has no output check)"
     if diff is None:
         return "outputs on the device not checked (the device returned no check)"
+    if result.get("check_rule") == "int8":  # judged on the device by quant.agreement's rule
+        return _int8_check_sentence(result)
     # 10x the export tolerance: other fp32 kernels round differently; a wrong one is far off
     bound = 10 * (export.atol + export.rtol * result.get("check_output_scale", 0.0))
     if not diff <= bound:
@@ -220,6 +273,25 @@ def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str 
             f"(expected <= {bound:g}): check the runtime, provider and precision"
         )
     return None
+
+
+def _int8_check_sentence(result: dict) -> str:
+    """The int8 output check's numbers against the int8 tolerance, in one sentence."""
+    verdict = "within" if result.get("check_ok") else "OUTSIDE"
+    return (
+        f"int8 outputs checked on the device against fp32: top-1 agreement "
+        f"{result['check_top1_agreement']:.3f} (>= {result['check_min_top1_agreement']:g}), "
+        f"relative L2 error {result['check_rel_l2']:.3g} (<= {result['check_max_rel_l2']:g}): "
+        f"{verdict} the int8 tolerance"
+    )
+
+
+def _check_fields(result: dict) -> dict | None:
+    """The int8 rule's numbers of the device's output check (None: not an int8 check)."""
+    if result.get("check_rule") != "int8":
+        return None
+    keys = ("rule", "top1_agreement", "rel_l2", "ok", "min_top1_agreement", "max_rel_l2")
+    return {k: result.get(f"check_{k}") for k in keys}
 
 
 def _host_note(dev: DeviceSettings, identity: dict | None, model: str) -> str | None:
@@ -263,6 +335,9 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
 
     dev = device_settings(cfg.device)
     runtime = get_runtime(cfg.runtime or dev.runtime)
+    precision = _precision(cfg)
+    if precision == "int8":  # TensorRT builds it from the Q/DQ nodes (explicit quantization)
+        cfg = replace(cfg, bench=replace(cfg.bench, precision="int8"))
     settings = _batch_settings(cfg, dev, runtime)  # a missing capability fails here
     notes: list[str] = []
     if cfg.compare_dense and not settings[0].interleave:
@@ -280,7 +355,7 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
         progress(f"load {cfg.model}")
         loaded = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle)
         progress(f"export to ONNX (opset {cfg.export.opset}, parity check vs torch)")
-        paths, models, exports = _export(cfg, loaded)
+        paths, models, exports = _export(cfg, loaded, precision)
         progress(f"upload {len(paths)} model(s) + {runtime.name} files to {target.name}")
         checks = [e.check_path for e in exports.values() if e.check_path]
         files = (list(paths.values()), checks, python)
@@ -316,6 +391,7 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
         "parity_max_abs_diff": exports["model"].max_abs_diff,
         "device_check_max_abs_diff": first.get("check_max_abs_diff"),
         "device_check_output_scale": first.get("check_output_scale"),
+        "device_check": _check_fields(first),
         "input_size": list(loaded.input_size),
         "device_identity": first.get("device"),
         "runtime_versions": versions,
@@ -326,6 +402,8 @@ def _deploy(cfg: DeployConfig, progress: Progress) -> dict:
     note = _device_check_note(first, runtime.name, cfg.export)
     if note:
         notes.append(note)
+    if precision == "int8" and cfg.compare_dense:
+        notes.append("model.onnx is int8 (QDQ); the dense model it is compared with is fp32")
     meta["host_note"] = _host_note(dev, first.get("device"), loaded.name)
     if meta["host_note"]:
         notes.append(meta["host_note"])

@@ -165,3 +165,36 @@ def test_agent_output_check_applies_the_int8_rule(fp32_models, tmp_path):
     write_check_file(str(int8), x, -ref)  # outputs that cannot be right
     row = output_check(ort.InferenceSession(str(int8)), str(int8))
     assert row["check_ok"] is False
+
+
+# --- TensorRT: int8 from the QDQ model (explicit quantization); no TensorRT here --------
+
+
+def test_trtexec_builds_int8_from_qdq_and_never_best():
+    from edgeprune.runtimes.trtexec import trtexec_argv
+
+    argv = trtexec_argv(
+        "trtexec", onnx="/w/model.onnx", engine="/w/m.engine", shapes="input:1x3x32x32", int8=True
+    )
+    assert "--int8" in argv and "--best" not in argv and "--fp16" not in argv
+    assert not any(a.startswith("--calib") for a in argv)  # the scales come from Q/DQ nodes
+    load = trtexec_argv("trtexec", engine="/w/m.engine", shapes="input:1x3x32x32", int8=True,
+                        build=False)  # fmt: skip
+    assert "--int8" not in load and "--loadEngine=/w/m.engine" in load
+
+
+def test_trt_build_script_takes_int8():
+    from edgeprune.deploy_agent.trt_build import get_args_parser
+
+    args = get_args_parser().parse_args(
+        ["--onnx", "m.onnx", "--engine", "m.engine", "--shape", "input:1x3x32x32", "--int8"]
+    )
+    assert args.int8 and not args.fp16
+
+
+def test_agent_settings_accept_int8():
+    from edgeprune.runtimes.settings import AgentSettings
+
+    assert AgentSettings(precision="int8").precision == "int8"
+    with pytest.raises(UserError):
+        AgentSettings(precision="int4")
