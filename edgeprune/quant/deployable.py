@@ -40,6 +40,13 @@ class QuantConfig:
         return asdict(self)
 
 
+def as_quant_config(value) -> QuantConfig:
+    """A QuantConfig from None (the defaults), a QuantConfig or its dict (a saved config)."""
+    if value is None:
+        return QuantConfig()
+    return QuantConfig(**value) if isinstance(value, dict) else value
+
+
 def check_precision(precision: str, allowed: tuple[str, ...] = PRECISIONS) -> str:
     """``precision`` if it is one of ``allowed``, else one UserError sentence."""
     if precision not in allowed:

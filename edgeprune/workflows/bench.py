@@ -62,6 +62,9 @@ class BenchConfig:
     distill: object | None = None
     candidates: int = 1  # structures tried by short fine-tunes (see PruneConfig)
     candidate_batches: int = 200
+    # the pruned rows' deployable precision (see PruneConfig; the dense row stays fp32)
+    precision: str = "fp32"
+    quantization: object | None = None  # edgeprune.quant.deployable.QuantConfig
 
     def __post_init__(self) -> None:
         if self.budget_kind not in BUDGET_KINDS:
@@ -239,12 +242,15 @@ SAME_TABLE = (
     "seed",
     "limit_batches",
     "distill_mode",
+    "precision",
 )
 
 
 def table_key(config: dict, key: str):
     """The value of ``key`` that decides whether rows compare; ``distill_mode`` is the pruned
     rows' distillation (a config without one predates distillation: its rows had none)."""
+    if key == "precision":  # a config without one predates int8: fp32
+        return config.get(key) or "fp32"
     if key != "distill_mode":
         return config.get(key)
     if "distill" not in config:
@@ -375,6 +381,8 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
         distill=_distill_config(cfg.distill),
         candidates=cfg.candidates,
         candidate_batches=cfg.candidate_batches,
+        precision=cfg.precision,
+        quantization=cfg.quantization,
     )
 
 

@@ -428,7 +428,7 @@ def _deployable_precision(cfg: PruneConfig, stage, input_size, fp32_top1):
     from edgeprune.quant import deployable as dq
     from edgeprune.workflows.recovery import eval_loader
 
-    qcfg = cfg.quantization or dq.QuantConfig()
+    qcfg = dq.as_quant_config(cfg.quantization)
     fp32, int8 = str(stage / dq.FP32_NAME), str(stage / "model.onnx")
     os.replace(int8, fp32)
     _log(f"quantize to int8 ({qcfg.method}, {qcfg.calibration_images} calibration images)")
