@@ -234,9 +234,16 @@ def _allocate(
     droppable = (droppable or set()) - fixed
     dense = {g.name: g.channels for g in groups}
     dense_m = cost.metrics(dense)
-    judged = Targets.from_budget(budget, dense_m, latency_scale)
-    targets = judged.scaled_counts(count_scale)
-    _check_feasible(cost, groups, droppable, cfg, judged, fixed)
+    exact = exact_dense(cost)
+    judged = Targets.from_budget(budget, {**dense_m, **exact}, latency_scale)
+    # the greedy search runs on the cost model's op sums; its count limits are the exact
+    # ones in those units (they differ where the op list approximates, e.g. Inception's
+    # 1x7 convs or unpadded ones)
+    units = {k: dense_m[k] / v for k, v in exact.items() if v > 0 and dense_m.get(k, 0) > 0}
+    targets = Targets(
+        {k: v * units.get(k, 1.0) for k, v in judged.scaled_counts(count_scale).limits.items()}
+    )
+    _check_feasible(cost, groups, droppable, cfg, targets, fixed)
     order, norm = {}, {}
     for g in groups:
         s = scores[g.name].detach().float().cpu()
@@ -284,6 +291,20 @@ def _allocate(
     )
     dropped = [g for g, w in widths.items() if w == 0]
     return Allocation(widths, plan, metrics, dense_m, judged.limits, steps, dropped)
+
+
+def exact_dense(cost: CostModel) -> dict[str, float]:
+    """Exact counts of the dense model (cached on ``cost``; ``{}`` without its model): what
+    a ratio budget's count limits are a fraction of, as the run's verdict judges them."""
+    if getattr(cost, "model", None) is None or not hasattr(cost, "counted"):
+        return {}
+    cached = getattr(cost, "_exact_dense", None)
+    if cached is None:
+        from edgeprune.surgery import Plan
+
+        cached = cost.counted(Plan({}))
+        cost._exact_dense = cached
+    return dict(cached)
 
 
 def groups_by(groups: list[PrunableGroup]) -> dict[str, PrunableGroup]:
