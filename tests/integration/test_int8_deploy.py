@@ -1,0 +1,77 @@
+"""`--precision int8` end to end on the pretrained ResNet-20: prune (real data for calibration,
+real ONNX Runtime), eval of the run dir (the int8 model.onnx, not torch), then deploy through
+the loopback sshd: the shipped model is the int8 one and the device judged it by the int8 rule."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeprune.cli.main import main
+
+pytest.importorskip("onnxruntime")
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+W20 = SHARED / "weights" / "cifar10" / "resnet20-12fca82f.th"
+DATA = SHARED / "data" / "cifar10-jpeg"
+FAST = ["--min-time", "0.2", "--min-runs", "5", "--warmup", "2"]
+
+
+@pytest.mark.skipif(not (W20.exists() and DATA.exists()), reason="../shared not present")
+def test_int8_prune_eval_deploy_through_ssh(sshd, tmp_path):
+    from edgeprune.quant.agreement import MAX_REL_L2, MIN_TOP1_AGREEMENT
+    from edgeprune.quant.ptq import is_int8
+
+    run = tmp_path / "run"
+    data = ["--data-root", str(DATA), "--limit-batches", "2"]
+    argv = ["prune", "--model", "resnet20", "--weights", str(W20), "--flops-budget", "0.7x"]
+    argv += ["--epochs", "0", "--precision", "int8", "--calibration-images", "128"]
+    assert main([*argv, *data, "--out", str(run)]) == 0
+
+    report = json.loads((run / "report.json").read_text())
+    assert report["precision"] == "int8"
+    assert is_int8(run / "model.onnx") and not is_int8(run / "model_fp32.onnx")
+    q = report["quantization"]
+    assert q["method"] == "minmax" and q["per_channel"] and q["calibration_images"] == 128
+    assert q["calibration_source"].startswith("train")
+    assert q["agreement"]["ok"] and q["agreement"]["n"] == 64
+    assert q["val_images"] == q["test_images"] == 512
+    # pretrained ResNet-20 at 0.7x FLOPs without recovery: int8 within a few points of fp32
+    assert abs(q["test_top1_fp32"] - q["test_top1_int8"]) < 0.05
+    assert q["test_top1_fp32"] == pytest.approx(q["test_top1_torch_fp32"], abs=0.01)
+    assert report["pruned"]["top1"] == q["test_top1_int8"]  # the deployed model's score
+
+    # eval of the run dir scores the int8 model.onnx through ONNX Runtime (the same subset)
+    ev = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(run), *data, "--no-progress", "--json", str(ev)]) == 0
+    doc = json.loads(ev.read_text())
+    assert doc["backend"] == "onnx" and doc["precision"] == "int8"
+    assert doc["top1"] == pytest.approx(report["pruned"]["top1"])
+
+    out = tmp_path / "deploy"
+    ssh = ["--host", sshd.host, "--key", str(sshd.client_key)]
+    ssh += ["--known-hosts", str(sshd.known_hosts), "--remote-python", sys.executable]
+    argv = ["deploy", str(run), "--device", "local", *ssh, "--compare-dense", "--threads", "1"]
+    assert main([*argv, "--out", str(out), *FAST]) == 0
+    dep = json.loads((out / "report.json").read_text())
+    assert dep["precision"] == "int8" and dep["host"] == sshd.host
+    assert is_int8(out / "model.onnx") and not is_int8(out / "dense.onnx")
+    assert (out / "model.onnx").read_bytes() == (run / "model.onnx").read_bytes()
+    check = dep["device_check"]
+    assert check["rule"] == "int8" and check["ok"] is True
+    assert check["min_top1_agreement"] == MIN_TOP1_AGREEMENT and check["max_rel_l2"] == MAX_REL_L2
+    assert check["top1_agreement"] == pytest.approx(q["agreement"]["top1_agreement"])
+    assert [n for n in dep["notes"] if "int8 tolerance" in n and "within" in n]
+    assert dep["results"][0]["speedup"] > 0
+
+
+def test_int8_deploy_of_an_fp32_run_dir_is_refused(tmp_path, uniform_pruned, capsys):
+    uniform_pruned(tmp_path / "pruned", "resnet8", 0.5)
+    argv = ["deploy", str(tmp_path / "pruned"), "--device", "local", "--precision", "int8"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err
+    assert "--precision int8 deploys a run dir whose model.onnx is int8" in err
+    assert "Traceback" not in err
