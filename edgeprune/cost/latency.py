@@ -221,6 +221,8 @@ class LatencyPredictor:
         self.calibration_name, self.calibration = pick_calibration(
             profile, self.signature, precision
         )
+        # edgeprune.cost.correction: fitted on fp32 measurements, applied to fp32 only
+        self.correction = getattr(profile, "correction", None) if precision == "fp32" else None
 
     @classmethod
     def from_model(
@@ -287,7 +289,19 @@ class LatencyPredictor:
         return a, u
 
     def total_ms(self, widths: Mapping[str, int] | None = None) -> float:
-        """Predicted end-to-end latency (ms), no breakdown: the controller's inner loop."""
+        """Predicted end-to-end latency (ms), no breakdown: the controller's inner loop
+        (the calibrated table sums times the profile's fitted correction, if it has one)."""
+        total = self.base_ms(widths)
+        if self.correction is not None and self.correction.weights:
+            import math
+
+            from edgeprune.cost.correction import features
+
+            total *= math.exp(self.correction.log_factor(features(self, widths)))
+        return total
+
+    def base_ms(self, widths: Mapping[str, int] | None = None) -> float:
+        """The calibrated table sums alone, without the profile's correction."""
         return self.calibration.apply(*self.split_ms(widths))
 
     def predict(self, widths: Mapping[str, int] | None = None) -> Prediction:

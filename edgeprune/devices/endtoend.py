@@ -12,7 +12,7 @@ import datetime as _dt
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgeprune.cost.latency import LatencyPredictor, ops_signature
 from edgeprune.cost.ops import extract_ops
@@ -32,6 +32,12 @@ class Variant:
     predicted_ms: float = 0.0
     dense_predicted_ms: float = 0.0
     table_aligned_ms: float = 0.0
+    dense_table_ms: float = 0.0
+    dense_table_aligned_ms: float = 0.0
+    features: dict = field(default_factory=dict)  # edgeprune.cost.correction.features
+    dense_features: dict = field(default_factory=dict)
+    base_ms: float = 0.0  # predicted without the profile's correction
+    dense_base_ms: float = 0.0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -114,15 +120,7 @@ def measure_variants(
             dense_ms = stats[0]["latency_ms_median"]
             for (label, _, _), pred, st in zip(chunk, preds, stats[1:], strict=True):
                 results.append(
-                    Variant(
-                        label,
-                        pred.table_ms(),
-                        st["latency_ms_median"],
-                        dense_ms,
-                        pred.total_ms(),
-                        dense_pred.total_ms(),
-                        pred.split_ms()[0],
-                    )
+                    variant_of(label, pred, dense_pred, st["latency_ms_median"], dense_ms)
                 )
             bar.update(len(chunk))
         bar.close()
@@ -138,6 +136,114 @@ def _quantize_in_place(path: str, input_size, batch: int) -> None:
     os.replace(path, fp32)
     quantize_onnx(fp32, path, random_batches(tuple(input_size), 2 * batch, batch_size=batch))
     os.unlink(fp32)
+
+
+def variant_of(label: str, pred, dense_pred, measured_ms: float, dense_ms: float) -> Variant:
+    """A measured variant with everything its prediction and correction need."""
+    from edgeprune.cost.correction import features
+
+    return Variant(
+        label,
+        pred.table_ms(),
+        measured_ms,
+        dense_ms,
+        pred.total_ms(),
+        dense_pred.total_ms(),
+        pred.split_ms()[0],
+        dense_pred.table_ms(),
+        dense_pred.split_ms()[0],
+        features(pred),
+        features(dense_pred),
+        pred.base_ms(),
+        dense_pred.base_ms(),
+    )
+
+
+def ratio_samples(model: str, variants: Sequence[Variant], cal: Calibration | None = None):
+    """The correction's fit samples from measured variants: predicted ratios under ``cal``
+    (None: the uncorrected predictions the variants were measured with)."""
+    from edgeprune.cost.correction import RatioSample
+
+    out = []
+    for v in variants:
+        if not v.features or v.measured_ms <= 0 or v.dense_measured_ms <= 0:
+            continue
+        pv, pd = v.base_ms, v.dense_base_ms
+        if cal is not None:
+            pv = cal.apply(v.table_aligned_ms, v.table_ms - v.table_aligned_ms)
+            pd = cal.apply(v.dense_table_aligned_ms, v.dense_table_ms - v.dense_table_aligned_ms)
+        r = v.measured_ms / v.dense_measured_ms
+        out.append(RatioSample(model, v.features, v.dense_features, pv / pd, r))
+    return out
+
+
+def fit_device_correction(profile, points: dict[str, Sequence[Variant]]):
+    """Fit the device's correction on every model's measured variants (its calibration's
+    ratios) and rebase each model's calibration so its dense prediction is unchanged.
+
+    Returns the profile with ``correction`` and the rebased calibrations; unchanged when
+    the correction does not improve the fitted ratio error.
+    """
+    import math
+    from dataclasses import replace
+
+    from edgeprune.cost.correction import fit_correction, rebase_calibration
+
+    samples = []
+    for name, pts in points.items():
+        samples += ratio_samples(name, pts, profile.calibration.get(name))
+    if len(samples) < 4:
+        return profile
+    corr = fit_correction(samples, _dt.date.today().isoformat())
+    if corr.fit_ratio_err_after_pct >= corr.fit_ratio_err_before_pct:
+        return replace(profile, correction=None)
+    calib = dict(profile.calibration)
+    for name, pts in points.items():
+        dense_f = next((p.dense_features for p in pts if p.dense_features), None)
+        if dense_f is not None and name in calib:
+            calib[name] = rebase_calibration(calib[name], math.exp(corr.log_factor(dense_f)))
+    return replace(profile, calibration=calib, correction=corr)
+
+
+def rescore(variants, input_size, recorded: Sequence[Variant], profile) -> list[Variant]:
+    """``recorded`` measurements of ``variants`` (``make_variants``) predicted under
+    ``profile``: the same timings scored with and without a correction."""
+    dense = LatencyPredictor.from_model(variants[0][1], input_size, profile)
+    by_label = {v.label: v for v in recorded}
+    out = []
+    for label, model, _ in variants[1:]:
+        r = by_label.get(label)
+        if r is not None:
+            pred = LatencyPredictor.from_model(model, input_size, profile)
+            out.append(variant_of(label, pred, dense, r.measured_ms, r.dense_measured_ms))
+    return out
+
+
+def recorded_variants(rows: Sequence[dict]) -> list[Variant]:
+    """Measured variants from a fidelity JSON's ``variants`` list (label and timings)."""
+    return [
+        Variant(str(r["label"]), 0.0, float(r["measured_ms"]), float(r["dense_measured_ms"]))
+        for r in rows
+    ]
+
+
+def machine_load() -> list[float]:
+    """The 1, 5 and 15 minute load averages ([] where the OS does not say)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def emulation_note(identity: dict | None) -> str | None:
+    """One sentence when the agent's identity says the device is emulated (qemu)."""
+    board = str((identity or {}).get("board") or "")
+    if "qemu" in board.lower() or "emulated" in board.lower():
+        return (
+            f"the device is emulated ({board.split('(')[0].strip()}): emulated timing cannot be "
+            "trusted, so these errors say nothing about the real device's latency"
+        )
+    return None
 
 
 SCALE_BAND = (0.4, 2.5)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from edgeprune.cost.calibration import Calibration
+from edgeprune.cost.correction import Correction
 from edgeprune.errors import UserError
 
 PROVENANCE_KINDS = ("measured", "estimated")
@@ -101,6 +102,7 @@ class Provenance:
     method: str = ""
     models: tuple[str, ...] = ()
     notes: str = ""
+    expected_error: str = ""  # an estimate's error against independent measurements
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -140,6 +142,7 @@ class DeviceProfile:
     tables: tuple[TableRef, ...] = ()
     calibration: Mapping[str, Calibration] = field(default_factory=dict)
     path: str = ""  # the YAML file it was loaded from ("" when built in memory)
+    correction: Correction | None = None  # fitted on measured variants (issue 19)
 
     @property
     def estimated(self) -> bool:
@@ -161,7 +164,9 @@ class DeviceProfile:
         if "estimated" in kinds:
             how = "; ".join(t.provenance.method for t in self.tables if t.provenance.method)
             how = how if len(how) <= 90 else how[:87].rstrip() + "..."
-            return f"device '{self.name}': latency table is ESTIMATED, not measured ({how})"
+            err = "; ".join(t.provenance.expected_error for t in self.tables)
+            err = f"; expected error: {err}" if err.strip("; ") else ""
+            return f"device '{self.name}': latency table is ESTIMATED, not measured ({how}){err}"
         hosts = ", ".join(sorted({t.provenance.host for t in self.tables}))
         return f"device '{self.name}': latency table measured on {hosts}"
 
@@ -177,6 +182,7 @@ class DeviceProfile:
             "channel_alignment": self.channel_alignment,
             "tables": [t.to_dict() for t in self.tables],
             "calibration": {k: v.to_dict() for k, v in self.calibration.items()},
+            **({"correction": self.correction.to_dict()} if self.correction else {}),
         }
 
     @classmethod
@@ -194,6 +200,7 @@ class DeviceProfile:
             tables=tuple(TableRef.from_dict(t, where) for t in (raw.tables or [])),
             calibration={str(k): Calibration.from_dict(v, where) for k, v in calib.items()},
             path=str(path),
+            correction=Correction.from_dict(raw.correction, where) if raw.correction else None,
         )
         validate_profile(prof)
         return prof
@@ -210,6 +217,7 @@ class _ProfileFile:
     channel_alignment: int | None = None
     tables: list | None = None
     calibration: dict | None = None
+    correction: dict | None = None
 
 
 @dataclass(frozen=True)

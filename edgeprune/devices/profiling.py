@@ -131,16 +131,25 @@ def profile_device(req: ProfileRequest, runner, host_label: str, base: DevicePro
     save_profile(prof, prof.path)
     from edgeprune.cost.latency import calibration_key
 
+    points: dict = {}  # fp32 calibration variants per model, for the correction
     for prec in req.sweep.precisions:  # int8: fitted on int8 end-to-end measurements
         keys = [calibration_key(n, prec) for n in req.models]
         for name, key in zip(req.models if req.calibrate_variants > 0 else (), keys, strict=False):
             from edgeprune.devices.endtoend import calibrate
 
             n = req.calibrate_variants
-            calib[key], _ = calibrate(name, prof, runner, n, req.progress, precision=prec)
+            calib[key], pts = calibrate(name, prof, runner, n, req.progress, precision=prec)
+            points.update({key: pts} if prec == "fp32" else {})
         if req.models and req.calibrate_variants > 0:
             calib[calibration_key("default", prec)] = _pooled(calib, keys)
     prof = replace(prof, calibration=calib)
+    if points:  # the device's correction, fitted on the calibration's measured variants
+        from edgeprune.devices.endtoend import fit_device_correction
+
+        prof = fit_device_correction(prof, points)
+        calib = dict(prof.calibration)
+        calib[calibration_key("default", "fp32")] = _pooled(calib, list(points))
+        prof = replace(prof, calibration=calib)
     save_profile(prof, prof.path)
     return load_profile(prof.path), measured, skipped
 
