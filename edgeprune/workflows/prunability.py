@@ -329,7 +329,7 @@ def _ensure_latency_table(name: str, device: str) -> float | None:
     from edgeprune.workflows.profile import ProfileConfig, run_profile
 
     t = time.time()
-    run_profile(ProfileConfig(device, (spec,), progress=False))
+    run_profile(ProfileConfig(device, (spec,), progress=False, fp32_only=True))  # fp32 prune
     return time.time() - t
 
 
