@@ -193,11 +193,17 @@ def decide(
     measure: Callable | None = None,
     log: Callable[[str], None] = print,
     rule: WidthRule = WidthRule.ALLOCATE,
+    latency_base: float = 1.0,
 ) -> ControllerResult:
     """Turn ``scores`` into widths by the scorer's ``rule``, then (with ``measure``) verify on
-    the device and re-allocate on a latency miss (tighter) or a large margin (looser)."""
+    the device and re-allocate on a latency miss (tighter) or a large margin (looser).
+
+    ``latency_base`` multiplies every latency target: a cost model of another precision
+    than the budget's reference passes (dense fp32 / dense at its precision), predicted, so
+    that a ratio budget stays relative to the dense fp32 model."""
 
     def allocate_at(scale: float) -> Allocation:
+        scale *= latency_base
         if rule is WidthRule.UNIFORM or cfg.uniform:
             return uniform_allocate(cost, groups, scores, budget, scale)
         if rule is WidthRule.THRESHOLD:
@@ -323,3 +329,102 @@ def _said(m) -> str:
     iv = getattr(m, "interval", None)
     ratio = iv.describe() if iv is not None else f"{m.ratio:.3f}"
     return f"measured {m.pruned_ms:.3f} ms vs dense {m.dense_ms:.3f} ms (ratio {ratio})"
+
+
+@dataclass(frozen=True)
+class PrecisionOption:
+    """One precision a device offers a run: the predicted latency of the dense model at that
+    precision over the dense fp32 model's (``dense_ratio``; 1 for fp32)."""
+
+    precision: str
+    dense_ratio: float = 1.0
+
+
+@dataclass
+class PrecisionChoice:
+    """The chosen precision, its controller result, and per precision what was found."""
+
+    precision: str
+    result: ControllerResult
+    candidates: dict[str, dict] = field(default_factory=dict)
+    rule: str = ""
+
+    def to_dict(self) -> dict:
+        """The report's ``precision_choice``."""
+        return {"chosen": self.precision, "rule": self.rule, "candidates": self.candidates}
+
+
+PRECISION_RULE = (
+    "each precision the device's table measured and whose dense model it predicts faster "
+    "than dense fp32 gets its own plan for the budget (relative to dense fp32); the plan "
+    "whose measured verification meets the budget and whose quantized model scores best on "
+    "the val split (the same images for every precision) is chosen; a tie goes to fp32"
+)
+
+
+def offered_precisions(options: list[PrecisionOption]) -> list[PrecisionOption]:
+    """fp32, and each other precision whose dense model is predicted faster than fp32's
+    (a device where int8 is slower never offers it)."""
+    return [o for o in options if o.precision == "fp32" or o.dense_ratio < 1.0]
+
+
+def choose_precision(
+    options: list[PrecisionOption],
+    decide_at: Callable[[PrecisionOption], ControllerResult],
+    score: Callable[[str, ControllerResult], float] | None,
+    log: Callable[[str], None] = print,
+    forced: bool = False,
+) -> PrecisionChoice:
+    """Decide a plan per offered precision (``decide_at``), then choose by ``score``
+    (higher is better; e.g. val top-1 of the quantized candidate): ``PRECISION_RULE``.
+
+    A precision with no feasible plan, or whose measured plan misses the budget while
+    another's meets it, is out. With a single candidate nothing is scored."""
+    found: dict[str, ControllerResult] = {}
+    record: dict[str, dict] = {}
+    for o in options:
+        rec: dict = {"dense_ratio_predicted": o.dense_ratio}
+        record[o.precision] = rec
+        if not forced and o not in offered_precisions(options):
+            rec["excluded"] = "the table predicts its dense model no faster than dense fp32"
+            continue
+        try:
+            res = decide_at(o)
+        except InfeasibleBudget as err:
+            rec["excluded"] = f"no plan meets the budget ({err})"
+            continue
+        found[o.precision] = res
+        rec.update(_precision_record(res, o.dense_ratio))
+    met = [p for p, r in found.items() if r.budget_met_latency is not False]
+    pool = met or list(found)
+    if not pool:
+        raise InfeasibleBudget("no precision has a plan that meets the budget")
+    if len(pool) > 1 and score is not None:
+        for p in pool:
+            record[p]["val_score"] = float(score(p, found[p]))
+            log(f"precision {p}: val score {record[p]['val_score']:.4f}")
+        order = {p: i for i, p in enumerate(("fp32", "int8"))}
+        best = max(pool, key=lambda p: (record[p]["val_score"], -order.get(p, 9)))
+    else:
+        best = pool[0]
+    for p in record:
+        record[p]["chosen"] = p == best
+    return PrecisionChoice(best, found[best], record, PRECISION_RULE)
+
+
+def _precision_record(res: ControllerResult, dense_ratio: float) -> dict:
+    """A candidate's predicted and measured ratio to the dense fp32 model (the measured one
+    with its 95% interval) for the report."""
+    alloc = res.allocation
+    pred, dense = alloc.metrics.get("latency_ms"), alloc.dense_metrics.get("latency_ms")
+    out: dict = {"predicted_latency_ms": pred, "budget_met": res.budget_met_latency}
+    if pred is not None and dense and math.isfinite(pred):
+        out["predicted_ratio"] = pred / dense * dense_ratio
+    m = res.measurement
+    if m is not None:
+        out["measured_ratio"] = m.ratio
+        iv = getattr(m, "interval", None)
+        out["measured_ratio_ci95"] = [iv.lo, iv.hi] if iv is not None else None
+    out["widths"] = dict(alloc.widths)
+    out["predicted_dense_latency_ms_this_precision"] = dense
+    return out

@@ -1,5 +1,9 @@
 """Measure a pruned model against its dense twin on the device (one interleaved run, with
-the device profile's runtime), with a 95% interval on their ratio."""
+the device profile's runtime), with a 95% interval on their ratio.
+
+At ``precision`` int8 the pruned model is timed as its int8 QDQ ONNX (quantized on random
+inputs: calibration sets ranges, not the graph ORT runs) against the DENSE FP32 model, so a
+latency budget stays relative to the dense fp32 model whatever precision is chosen."""
 
 from __future__ import annotations
 
@@ -114,6 +118,17 @@ class MeasureSettings:
         return dict(self.__dict__)
 
 
+def quantize_for_timing(path: str, input_size) -> None:
+    """Replace an fp32 ONNX file by its int8 QDQ model (random calibration: timing only)."""
+    from edgeprune.quant.calibration import random_batches
+    from edgeprune.quant.ptq import quantize_onnx
+
+    fp32 = path + ".fp32.onnx"
+    os.replace(path, fp32)
+    quantize_onnx(fp32, path, random_batches(tuple(input_size), 2, batch_size=1))
+    os.unlink(fp32)
+
+
 def make_measurer(
     device: str,
     input_size,
@@ -123,10 +138,12 @@ def make_measurer(
     key: str | None = None,
     ssh=None,
     python: str | None = None,
+    precision: str = "fp32",
 ):
     """A function (dense, pruned) -> Measurement that times both models on ``device``
     (over SSH with ``key``, ``ssh`` options and ``python`` when it is remote); every call
-    starts fresh sessions. ``min_time_s`` may be a full ``MeasureSettings``."""
+    starts fresh sessions. ``min_time_s`` may be a full ``MeasureSettings``. At ``precision``
+    int8 the pruned model runs quantized, the dense one in fp32."""
     from edgeprune.devices.hosts import remote_python
     from edgeprune.devices.settings import device_settings
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
@@ -149,6 +166,8 @@ def make_measurer(
             cfg = ExportConfig(dynamic_batch=False)
             export_onnx(pruned.eval(), input_size, paths[0], cfg)
             export_onnx(dense.eval(), input_size, paths[1], cfg)
+            if precision == "int8":
+                quantize_for_timing(paths[0], input_size)
             runs = []
             for i in range(max(1, ms.sessions)):
                 first = ms.pruned_first != (i % 2 == 1)  # the order swaps every session

@@ -61,6 +61,7 @@ _PRUNE_ONLY = (
 )
 # measured runs only: absent where nothing was measured (or the hosts agree)
 _WHEN_SET = ("latency_ratio_ci95", "measurements", "host_note", "diagnostics", "quantization")
+_WHEN_SET += ("precision_choice",)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class RunReport:
     # with fp32 (edgeprune.quant: method, calibration images, agreement, top-1 of both)
     precision: str = "fp32"
     quantization: dict | None = None
+    # --precision auto/int8 under a latency budget: per precision the predicted ratio, the
+    # measured ratio with its interval, the val score, and the rule that chose
+    precision_choice: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json document (the keys ``edgeprune report`` reads)."""
@@ -133,6 +137,7 @@ class RunReport:
             "diagnostics": self.diagnostics,
             "precision": self.precision,
             "quantization": self.quantization,
+            "precision_choice": self.precision_choice,
         }
         for key in _PRUNE_ONLY if self.verification is None else ():
             del d[key]

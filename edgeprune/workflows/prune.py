@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from edgeprune.report.run_report import RunReport
     from edgeprune.surgery.graph import PrunableGroup
     from edgeprune.workflows.candidates import CandidateSearch
+    from edgeprune.workflows.precision import PrecisionSetup
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class PruneConfig:
     resume: bool = False
     overwrite: bool = False  # clear a non-empty ``out`` first (else it is refused)
     accuracy_search_steps: int = 6
+    # --precision auto: training batches of the short common recovery before each candidate
+    # precision is scored on val (0: none; --candidates K > 1: candidate_batches)
+    precision_batches: int = 0
     # recovery training (epochs, limit_batches, seed come from the fields above); None: SGD
     # with a cosine schedule at ``lr``
     recovery: object | None = None  # edgeprune.train.TrainConfig
@@ -351,6 +355,9 @@ def run_prune(cfg: PruneConfig) -> RunReport:
 
     timings = {"verify_s": 0.0}
     measure, final_measure = _measurers(cfg, budget, input_size, timings)
+    precisions = _precision_setup(
+        cfg, budget, profile, predictor, loaded, (model, groups), timings, val_loader
+    )
     ctx = _method_context(
         cfg,
         method,
@@ -371,9 +378,22 @@ def run_prune(cfg: PruneConfig) -> RunReport:
 
     search = _candidate_search(cfg, model, method_train_loader, val_loader)
     outcome = run_method(
-        method, model, groups, ctx, budget, cfg.controller, measure, narrow, search=search
+        method,
+        model,
+        groups,
+        ctx,
+        budget,
+        cfg.controller,
+        measure,
+        narrow,
+        search=search,
+        precisions=precisions,
     )
     pruned, result, budget = outcome.pruned, outcome.result, outcome.budget
+    if cfg.precision == "auto" or outcome.precision != "fp32":  # the one chosen is shipped
+        _log(f"precision: {outcome.precision}")
+        cfg = replace(cfg, precision=outcome.precision)
+        final_measure = _measurers(cfg, budget, input_size, timings, outcome.precision)[1]
     decision_s = time.time() - t_dec
     recovered = _recover_and_evaluate(pruned, train_loader, test_loader, cfg, teacher=model)
     timings.update(method_s=decision_s - timings["verify_s"], recovery_s=recovered.train_s)
@@ -410,6 +430,7 @@ def run_prune(cfg: PruneConfig) -> RunReport:
         )
         report = replace(report, method_recovery=outcome.recovery, timings=timings)
         report = replace(report, precision=cfg.precision, quantization=quant)
+        report = replace(report, precision_choice=outcome.precision_choice)
         diag = outcome.diagnostics
         if diag:
             write_json(stage / "diagnostics.json", diag)
@@ -446,21 +467,70 @@ def _deployable_precision(cfg: PruneConfig, stage, input_size, fp32_top1):
     return quant, test["test_top1_int8"]
 
 
-def _measurers(cfg: PruneConfig, budget: Budget, input_size, timings: dict):
+def _measurers(
+    cfg: PruneConfig, budget: Budget, input_size, timings: dict, precision: str = "fp32"
+):
     """(the controller's measure, the final verification's), both None without a measured
     latency budget: (dense, pruned) -> Measurement, their seconds added to ``timings``.
-    The final one is ``cfg.verify_final_sessions`` separate sessions, pruned first."""
+    The final one is ``cfg.verify_final_sessions`` separate sessions, pruned first. At
+    ``precision`` int8 the pruned model is timed quantized against the dense fp32 model."""
     if not (cfg.verify and budget.has_latency and cfg.device):
         return None, None
     from edgeprune.budget.verify import MeasureSettings, make_measurer
 
     search = MeasureSettings(cfg.verify_min_time_s, cfg.verify_halfwidth, cfg.verify_max_time_s)
     final = replace(search, pruned_first=True, sessions=max(1, cfg.verify_final_sessions))
-    where = dict(key=cfg.key, ssh=cfg.ssh, python=cfg.remote_python)
+    where = dict(key=cfg.key, ssh=cfg.ssh, python=cfg.remote_python, precision=precision)
     return tuple(
         _timed(make_measurer(cfg.device, input_size, ms, cfg.host, **where), timings)
         for ms in (search, final)
     )
+
+
+def _precision_setup(cfg, budget, profile, predictor, loaded, model_groups, timings, val_loader):
+    """``--precision auto`` (or int8) under a latency budget: per precision the device's
+    table offers, a cost model and a measurer, and the val scorer that chooses
+    (``edgeprune.workflows.precision``); None for fp32 or without a latency budget."""
+    if cfg.precision == "fp32" or not budget.has_latency or predictor is None:
+        if cfg.precision == "auto":
+            _log("--precision auto chooses under a latency budget on a device only: fp32")
+        return None
+    from edgeprune.budget.costmodel import CostModel
+    from edgeprune.workflows import precision as wp
+
+    model, groups = model_groups
+    size = loaded.input_size
+    found = wp.precision_options(cfg.precision, profile, model, size, loaded.name, predictor, _log)
+    setup = wp.PrecisionSetup([o for o, _ in found], forced=cfg.precision != "auto")
+    for o, pred in found:
+        setup.costs[o.precision] = CostModel(model, groups, size, pred)
+        setup.measures[o.precision] = _measurers(cfg, budget, size, timings, o.precision)[0]
+    if val_loader is not None and len(found) > 1:
+        setup.score = wp.val_scorer(val_loader, size, cfg.data_root, _precision_trainer(cfg))
+    return setup
+
+
+def _precision_trainer(cfg: PruneConfig):
+    """The short common recovery before each precision is scored (None: none)."""
+    from edgeprune.train import TrainConfig
+    from edgeprune.workflows.precision import short_trainer
+
+    batches = cfg.candidate_batches if cfg.candidates > 1 else cfg.precision_batches
+    if batches <= 0 or not cfg.data_root:
+        return None
+    from edgeprune.data import DataOptions, build_loader
+    from edgeprune.surgery import load_model
+
+    loader = build_loader(
+        cfg.data_root,
+        "train",
+        cfg.batch_size,
+        seed=cfg.seed,
+        options=DataOptions(holdout_val=True),
+    )
+    teacher = load_model(cfg.model, cfg.weights, trust_pickle=cfg.trust_pickle).model.eval()
+    base = cfg.recovery or TrainConfig(lr=cfg.lr, schedule="cosine")
+    return short_trainer(teacher, loader, base, batches, cfg.distill)
 
 
 def _final_verification(final_measure, model, pruned, budget: Budget, tol: float):
@@ -567,6 +637,8 @@ class MethodOutcome:
     budget: Budget
     recovery: dict
     diagnostics: dict
+    precision: str = "fp32"  # the precision chosen (--precision auto) or asked for
+    precision_choice: dict | None = None  # report's precision_choice
 
 
 def run_method(
@@ -580,12 +652,15 @@ def run_method(
     narrow: Callable[[Budget, Callable], Budget] | None = None,
     *,
     search: CandidateSearch | None = None,
+    precisions: PrecisionSetup | None = None,
 ) -> MethodOutcome:
     """Prune ``model`` (left as it was) with ``method`` by its protocol: an iterative pruner
     runs its own loop; a scorer's scores become widths by its declared rule in the budget
     controller (``narrow(budget, decide_for)`` first turns an accuracy target into FLOPs).
     With a ``search`` (k > 1) an allocating scorer's structure is chosen among k candidates
-    by short fine-tunes (``edgeprune.workflows.candidates``); other rules keep theirs."""
+    by short fine-tunes (``edgeprune.workflows.candidates``); other rules keep theirs.
+    With ``precisions`` a scorer's plan is decided per precision and the best chosen
+    (``choose_precision``); an iterative pruner's loop runs on fp32 costs."""
     from edgeprune.budget.width_rule import WidthRule
     from edgeprune.methods import IterativePruner, Scorer
     from edgeprune.surgery import apply_plan_
@@ -619,11 +694,41 @@ def run_method(
             lambda r: apply_plan_(copy.deepcopy(model), r.plan, example),
             ctx.log,
         )
-    result = decide_for(budget, measure, cfg_=chosen)
+    if precisions is None:
+        result, precision, choice = decide_for(budget, measure, cfg_=chosen), "fp32", None
+    else:
+        picked = _choose_precision(
+            precisions, model, groups, scored, budget, droppable, ctx, chosen
+        )
+        result, precision, choice = picked.result, picked.precision, picked.to_dict()
     pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
     rec = method.recover(pruned, model, groups, scored, ctx)
     diagnostics = {**scored.diagnostics, **rec.diagnostics, **searched}
-    return MethodOutcome(pruned, result, budget, dict(rec.info), diagnostics)
+    return MethodOutcome(pruned, result, budget, dict(rec.info), diagnostics, precision, choice)
+
+
+def _choose_precision(setup: PrecisionSetup, model, groups, scored, budget, droppable, ctx, cfg_):
+    """The controller's decision per precision of ``setup``, chosen by its rule."""
+    from edgeprune.budget.controller import choose_precision
+    from edgeprune.surgery import apply_plan_
+
+    example = ctx.example_input
+
+    def decide_at(o):
+        base = 1.0 / o.dense_ratio if budget.latency_ratio is not None else 1.0
+        ctx.log(f"precision {o.precision}: plan for {budget.describe()} (relative to fp32)")
+        args = (model, groups, scored.scores, budget, setup.costs[o.precision], droppable)
+        measure = setup.measures.get(o.precision)
+        return decide(*args, example, cfg_, measure, ctx.log, rule=scored.rule, latency_base=base)
+
+    score = None
+    if setup.score is not None:
+
+        def score(precision, result):
+            pruned = apply_plan_(copy.deepcopy(model), result.plan, example)
+            return setup.score(precision, pruned)
+
+    return choose_precision(setup.options, decide_at, score, ctx.log, forced=setup.forced)
 
 
 def _accuracy_search(model, budget, decide_for, example, val_loader, cfg):
