@@ -193,3 +193,14 @@ def test_int8_micro_model_is_qdq_and_runs(tmp_path):
     assert is_int8(path)
     out = run_onnx(path, np.random.default_rng(0).standard_normal((1, 8, 8, 8)))
     assert out.shape == (1, 8, 8, 8)
+
+
+def test_int8_under_a_latency_budget_on_a_device_without_int8_rows_is_one_sentence():
+    from edgeprune.workflows.precision import precision_options
+
+    rpi3 = load_profile("rpi3")
+    with pytest.raises(UserError) as err:
+        precision_options("int8", rpi3, None, SIZE, "resnet56", None, lambda m: None)
+    msg = str(err.value)
+    assert "'rpi3' has no int8 measurements" in msg
+    assert "edgeprune profile --device rpi3 --model resnet56" in msg
