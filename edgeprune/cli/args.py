@@ -250,10 +250,21 @@ def add_precision_args(
         default=256,
         help="int8: training images (val held out) to calibrate on (default %(default)s)",
     )
+    g.add_argument(
+        "--qat-epochs",
+        type=int,
+        default=0,
+        help="int8: when quantizing costs > 0.5 point of val top-1, fine-tune this many epochs "
+        "with int8 fake quantization and keep it if better (needs --data-root; default 0)",
+    )
 
 
 def quant_config_from_args(args: argparse.Namespace):
     """The QuantConfig of ``--calibration``/``--calibration-images`` (None: not int8)."""
     from edgeprune.quant.deployable import QuantConfig
 
-    return QuantConfig(method=args.calibration, calibration_images=args.calibration_images)
+    return QuantConfig(
+        method=args.calibration,
+        calibration_images=args.calibration_images,
+        qat_epochs=args.qat_epochs,
+    )

@@ -26,6 +26,9 @@ class QuantConfig:
     per_channel: bool = True
     check_inputs: int = CHECK_INPUTS
     seed: int = 0
+    # epochs of quantization-aware fine-tuning when PTQ loses > MAX_PTQ_LOSS_POINTS on val
+    # (0: none, the PTQ loss is reported as it is)
+    qat_epochs: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in CALIBRATION_METHODS:
@@ -35,6 +38,8 @@ class QuantConfig:
             )
         if self.calibration_images < 1 or self.check_inputs < 1:
             raise UserError("--calibration-images must be positive")
+        if self.qat_epochs < 0:
+            raise UserError("--qat-epochs must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,5 +150,5 @@ def loss_note(quant: dict) -> str:
         return f"int8 (PTQ) costs {loss:.2f} points of val top-1 (<= {MAX_PTQ_LOSS_POINTS})"
     return (
         f"int8 (PTQ) costs {loss:.2f} points of val top-1 (> {MAX_PTQ_LOSS_POINTS}); "
-        "quantization-aware recovery (QAT) is not implemented yet: the loss stands"
+        "--qat-epochs N recovers with quantization-aware fine-tuning"
     )

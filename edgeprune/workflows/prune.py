@@ -8,6 +8,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -413,6 +414,18 @@ def run_prune(cfg: PruneConfig) -> RunReport:
 
         export_onnx(pruned, input_size, str(stage / "model.onnx"), ExportConfig())
         quant, pruned_top1 = _deployable_precision(cfg, stage, input_size, pruned_top1)
+        if quant and dq_needs_qat(cfg, quant):  # PTQ lost > 0.5 point on val: --qat-epochs
+            save = partial(
+                save_pruned,
+                stage,
+                loaded.name,
+                plan=result.plan,
+                input_size=input_size,
+                extra={"method": method.name},
+            )
+            quant, pruned_top1 = _qat_recovery(
+                cfg, stage, input_size, quant, (pruned, train_loader, model, save), pruned_top1
+            )
         report = _report(
             cfg,
             loaded,
@@ -465,6 +478,62 @@ def _deployable_precision(cfg: PruneConfig, stage, input_size, fp32_top1):
     quant["note"] = dq.loss_note(quant)
     _log(quant["note"])
     return quant, test["test_top1_int8"]
+
+
+def dq_needs_qat(cfg: PruneConfig, quant: dict) -> bool:
+    """Whether QAT should try to recover what PTQ lost (asked for, data, loss > 0.5 point)."""
+    from edgeprune.quant.deployable import MAX_PTQ_LOSS_POINTS, as_quant_config
+
+    loss = quant.get("val_loss_points")
+    epochs = as_quant_config(cfg.quantization).qat_epochs
+    return epochs > 0 and loss is not None and loss > MAX_PTQ_LOSS_POINTS
+
+
+def _qat_recovery(cfg: PruneConfig, stage, input_size, ptq: dict, parts, ptq_top1):
+    """Fine-tune a copy of the pruned model with int8 fake quantization (``qat_epochs``,
+    distilled from the dense model, a tenth of the recovery LR), export and quantize it
+    again; it replaces the PTQ model when its int8 val top-1 is higher. Returns (the
+    quantization dict, the deployed model's test top-1)."""
+    from edgeprune.export.onnx_export import ExportConfig, export_onnx
+    from edgeprune.quant import deployable as dq
+    from edgeprune.quant.qat import qat_finetune_
+    from edgeprune.train import TrainConfig
+    from edgeprune.workflows.recovery import eval_loader
+
+    pruned, train_loader, teacher, save = parts
+    qcfg = dq.as_quant_config(cfg.quantization)
+    base = cfg.recovery or TrainConfig(lr=cfg.lr, schedule="cosine")
+    tc = replace(base, epochs=qcfg.qat_epochs, lr=base.lr * 0.1, limit_batches=cfg.limit_batches)
+    _log(f"PTQ lost {ptq['val_loss_points']:.2f} points: QAT for {qcfg.qat_epochs} epoch(s)")
+    model = copy.deepcopy(pruned)
+    secs = qat_finetune_(model, train_loader, tc, teacher=teacher, distill=cfg.distill)
+    fp32, int8 = str(stage / "qat_fp32.onnx"), str(stage / "qat.onnx")
+    export_onnx(model, input_size, fp32, ExportConfig())
+    calib, check, source = dq.inputs_for(cfg.data_root, input_size, qcfg)
+    qat = dq.make_int8(fp32, int8, calib, check, qcfg, source)
+    spec = _data_spec(cfg)
+    qat.update(dq.score_both(fp32, int8, eval_loader(spec, "val"), None, "val"))
+    qat.update(dq.score_both(fp32, int8, eval_loader(spec, "test"), None, "test"))
+    qat.update(qat_epochs=qcfg.qat_epochs, qat_s=secs, fp32_model=dq.FP32_NAME)
+    keep = qat["val_top1_int8"] > ptq["val_top1_int8"]
+    summary_ = {k: ptq[k] for k in ptq if k.startswith(("val_", "test_")) or k == "agreement"}
+    if keep:
+        for src, dst in ((fp32, dq.FP32_NAME), (int8, "model.onnx")):
+            os.replace(src, stage / dst)
+        os.replace(stage / "qat.check.npz", stage / "model.check.npz")
+        save(model=model)
+        qat.update(ptq=summary_, qat_kept=True, test_top1_torch_fp32=None)
+        before, after = ptq["val_top1_int8"], qat["val_top1_int8"]
+        qat["note"] = f"QAT kept: val int8 top-1 {before:.4f} (PTQ) -> {after:.4f}"
+        _log(qat["note"])
+        return qat, qat["test_top1_int8"]
+    for f in (fp32, int8, str(stage / "qat.check.npz")):
+        os.unlink(f)
+    ptq["qat"] = {k: qat[k] for k in qat if k.startswith(("val_", "test_", "qat_"))}
+    ptq["qat"]["kept"] = False
+    ptq["note"] += f"; QAT ({qcfg.qat_epochs} epoch(s)) did not beat PTQ on val: PTQ kept"
+    _log(ptq["note"])
+    return ptq, ptq_top1
 
 
 def _measurers(

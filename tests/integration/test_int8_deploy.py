@@ -75,3 +75,25 @@ def test_int8_deploy_of_an_fp32_run_dir_is_refused(tmp_path, uniform_pruned, cap
     err = capsys.readouterr().err
     assert "--precision int8 deploys a run dir whose model.onnx is int8" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not (W20.exists() and DATA.exists()), reason="../shared not present")
+def test_qat_when_ptq_loses_more_than_half_a_point(tmp_path):
+    """--qat-epochs: PTQ's val loss over 0.5 point starts QAT; the better int8 model ships
+    and the report keeps both (on this VM's ORT, this configuration's PTQ loses 0.59)."""
+    from edgeprune.quant.ptq import is_int8
+
+    run = tmp_path / "run"
+    argv = ["prune", "--model", "resnet20", "--weights", str(W20), "--flops-budget", "0.7x"]
+    argv += ["--epochs", "0", "--precision", "int8", "--qat-epochs", "1"]
+    argv += ["--data-root", str(DATA), "--limit-batches", "2", "--out", str(run)]
+    assert main(argv) == 0
+    q = json.loads((run / "report.json").read_text())["quantization"]
+    if "qat_kept" not in q and "qat" not in q:
+        assert q["val_loss_points"] <= 0.5  # QAT runs exactly when PTQ lost more
+        pytest.skip(f"PTQ lost only {q['val_loss_points']:.2f} points on this host: no QAT")
+    assert is_int8(run / "model.onnx") and not list(run.glob("qat*"))
+    if q.get("qat_kept"):
+        assert q["qat_epochs"] == 1 and q["val_top1_int8"] > q["ptq"]["val_top1_int8"]
+    else:
+        assert q["qat"]["kept"] is False and q["qat"]["val_top1_int8"] <= q["val_top1_int8"]

@@ -198,3 +198,29 @@ def test_agent_settings_accept_int8():
     assert AgentSettings(precision="int8").precision == "int8"
     with pytest.raises(UserError):
         AgentSettings(precision="int4")
+
+
+# --- QAT: fake quantization on and off ---------------------------------------------------
+
+
+def test_fake_quant_trains_and_comes_off_cleanly():
+    from edgeprune.quant.qat import add_fake_quant_, remove_fake_quant_
+
+    torch.manual_seed(0)
+    model = create_model("vgg_tiny")
+    keys = set(model.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(8, 3, 32, 32)
+    undo = add_fake_quant_(model)
+    model.train()
+    out = model(x)
+    w = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).weight
+    assert len(torch.unique(w[0])) <= 255  # the weight the forward sees is int8-valued
+    out.square().mean().backward()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    opt.step()
+    remove_fake_quant_(undo)
+    assert set(model.state_dict()) == keys  # plain modules again: exports as before
+    conv = next(k for k in keys if k.endswith("weight") and before[k].ndim == 4)
+    assert not torch.equal(model.state_dict()[conv], before[conv])  # gradients reached it
+    assert not any(hasattr(m, "input_fake_quant") for m in model.modules())
