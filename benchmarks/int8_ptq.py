@@ -32,7 +32,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     from edgeprune.fileio import atomic_write_text
-    from edgeprune.quant.compare import CompareConfig, compare_int8
+    from edgeprune.workflows.int8_compare import CompareConfig, compare_int8
 
     cfg = CompareConfig(
         model=args.model,
