@@ -34,14 +34,17 @@ def _static(op: LayerOp, ci: int, co: int) -> OpPrice:
         return OpPrice(0.0, 0.0, 0.0)
     h_out = max(1, math.ceil(op.h_in / max(1, op.stride)))
     w_out = max(1, math.ceil(op.w_in / max(1, op.stride)))
+    if op.out_hw:  # a traced conv's real output size (unpadded convs are smaller)
+        h_out, w_out = op.out_hw
+    area = op.kernel * (op.kernel_w or op.kernel)  # 1x7 is 7 taps, not 49
     act = 4.0 * (ci * op.h_in * op.w_in + co * h_out * w_out)
     extra = op.extra_params * co
     if op.op == "conv":
         groups = op.groups if op.groups > 1 else 1  # group count is kept when pruned
-        weights = (ci // groups) * co * op.kernel * op.kernel
+        weights = (ci // groups) * co * area
         return OpPrice(weights + extra, weights * h_out * w_out, act)
     if op.op == "dwconv":
-        weights = co * op.kernel * op.kernel
+        weights = co * area
         return OpPrice(weights + extra, weights * h_out * w_out, act)
     if op.op == "linear":
         tokens = op.h_in * op.w_in

@@ -54,13 +54,18 @@ class LayerOp:
     module: str | None = None  # the module type (for messages; an ``unknown`` op's only key)
     c_in_mult: int = 1  # linear after a flatten: input features per source channel
     extra_params: int = 0  # per output channel besides the weights (bias, folded norm)
+    kernel_w: int = 0  # a conv's kernel width where it differs from ``kernel`` (1x7: 7)
+    out_hw: tuple[int, int] | None = None  # a conv's output size (padding), when traced
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> LayerOp:
-        return cls(**dict(d))
+        d = dict(d)
+        if d.get("out_hw") is not None:
+            d["out_hw"] = tuple(d["out_hw"])
+        return cls(**d)
 
 
 def resolve_op(
@@ -240,11 +245,21 @@ def _module_op(st: _Walk, node, mod, first, in_shape, out_shape) -> None:
         k, s = int(mod.kernel_size[0]), int(mod.stride[0])
         h, w = int(in_shape[2]), int(in_shape[3])
         bias = 1 if mod.bias is not None else 0
+        kw = int(mod.kernel_size[1]) if int(mod.kernel_size[1]) != k else 0
+        shape = dict(kernel_w=kw, out_hw=(int(out_shape[2]), int(out_shape[3])))
         if mod.groups > 1 and mod.groups == ci == co:
-            st.add(LayerOp(name, "dwconv", ci, co, k, s, h, w, ci, src, src, None, kind, 1, bias))
+            st.add(
+                LayerOp(
+                    name, "dwconv", ci, co, k, s, h, w, ci, src, src, None, kind, 1, bias, **shape
+                )
+            )
         else:
             g = int(mod.groups)
-            st.add(LayerOp(name, "conv", ci, co, k, s, h, w, g, src, name, None, kind, 1, bias))
+            st.add(
+                LayerOp(
+                    name, "conv", ci, co, k, s, h, w, g, src, name, None, kind, 1, bias, **shape
+                )
+            )
             st.src[node] = name
             st.width[name] = co
         st.conv_of[node] = name

@@ -38,6 +38,8 @@ def test_flops_ratio_is_judged_on_the_exact_dense_count():
     cost = CostModel(model, groups, SIZE, None)
     dense = count(model, SIZE).flops
     assert exact_dense(cost)["flops"] == dense
+    # the op sums count a 1x7 conv's 7 taps (not 49) and unpadded output sizes
+    assert cost.metrics({g.name: g.channels for g in groups})["flops"] == dense
     scores = l1_group_scores(model, groups)
     for ratio in (0.6, 0.4):
         alloc = allocate(cost, groups, scores, Budget(flops_ratio=ratio))
