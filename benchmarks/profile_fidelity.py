@@ -76,12 +76,16 @@ class _Timings:
             recorded_variants,
         )
 
-        variants, size = make_variants(name, n, seed)
         path = os.path.join(self.args.reuse or "", f"{kind}-{_short(name)}.json")
         if self.args.reuse and os.path.isfile(path):
             doc = json.load(open(path))
             entry = doc["models"][name]
-            return variants, size, recorded_variants(entry["variants"]), entry.get("load", [])
+            rec = recorded_variants(entry["variants"])
+            if rec and rec[0].features:  # rows that carry their features: no rebuild needed
+                return None, None, rec, entry.get("load", [])
+            variants, size = make_variants(name, n, seed)
+            return variants, size, rec, entry.get("load", [])
+        variants, size = make_variants(name, n, seed)
         before = machine_load()
         res = measure_variants(variants, size, self.runner(), self.profile)
         load = [before, machine_load()]
@@ -107,7 +111,14 @@ def main(args: argparse.Namespace) -> int:
         make_variants,
         measure_variants,
         rescore,
+        rescore_recorded,
     )
+
+    def score(name, variants, size, rec, profile):
+        if variants is None:
+            return rescore_recorded(name, rec, profile)
+        return rescore(variants, size, rec, profile)
+
     from edgeprune.devices.profile import load_profile, save_profile
 
     prof = load_profile(args.device)
@@ -130,7 +141,7 @@ def main(args: argparse.Namespace) -> int:
         points = {}
         for name in args.fit_model:
             variants, size, rec, load = timings.get("fit", name, args.fit_samples, args.fit_seed)
-            points[name] = rescore(variants, size, rec, base)
+            points[name] = score(name, variants, size, rec, base)
             report.setdefault("fit_load", {})[name] = load
         corrected = fit_device_correction(base, points)
         report["correction"] = corrected.correction.to_dict() if corrected.correction else None
@@ -146,15 +157,15 @@ def main(args: argparse.Namespace) -> int:
         variants, size, rec, load = timings.get("eval", name, args.samples, args.seed)
         role = "fit" if name in args.fit_model else ("held out" if args.fit_model else "-")
         entry = {"role": role, "load": load}
-        before = fidelity_stats(rescore(variants, size, rec, base))
+        before = fidelity_stats(score(name, variants, size, rec, base))
         entry["before"] = before
         after = None
         if corrected is not None and corrected.correction:
-            scored = rescore(variants, size, rec, corrected)
+            scored = score(name, variants, size, rec, corrected)
             after = fidelity_stats(scored)
             entry.update(after=after, variants=[v.to_dict() for v in scored])
         else:
-            entry["variants"] = [v.to_dict() for v in rescore(variants, size, rec, base)]
+            entry["variants"] = [v.to_dict() for v in score(name, variants, size, rec, base)]
         report["models"][name] = entry
         loads = "-".join(f"{x[0]:.1f}" for x in load if x) or "not recorded"
 

@@ -219,8 +219,40 @@ def rescore(variants, input_size, recorded: Sequence[Variant], profile) -> list[
     return out
 
 
+def rescore_recorded(name: str, recorded: Sequence[Variant], profile) -> list[Variant]:
+    """:func:`rescore` without rebuilding the variants, for recorded rows that carry their
+    table sums and features (``Variant.to_dict``): only the dense model is traced, to
+    carry the profile's (rebased) calibration over; the correction is applied to the rest."""
+    import math
+    from dataclasses import replace
+
+    from edgeprune.models import create_model, model_input_size
+
+    size = model_input_size(name)
+    dense = LatencyPredictor.from_model(create_model(name).eval(), size, profile)
+    corr = profile.correction if profile.correction and profile.correction.weights else None
+    out = []
+    for v in recorded:
+        k = dense.base_ms() / v.dense_base_ms
+        cv = math.exp(corr.log_factor(v.features)) if corr else 1.0
+        cd = math.exp(corr.log_factor(v.dense_features)) if corr else 1.0
+        out.append(
+            replace(
+                v,
+                base_ms=v.base_ms * k,
+                dense_base_ms=v.dense_base_ms * k,
+                predicted_ms=v.base_ms * k * cv,
+                dense_predicted_ms=v.dense_base_ms * k * cd,
+            )
+        )
+    return out
+
+
 def recorded_variants(rows: Sequence[dict]) -> list[Variant]:
     """Measured variants from a fidelity JSON's ``variants`` list (label and timings)."""
+    names = set(Variant.__dataclass_fields__)
+    if rows and all(r.get("features") for r in rows):  # everything a rescore needs
+        return [Variant(**{k: v for k, v in r.items() if k in names}) for r in rows]
     return [
         Variant(str(r["label"]), 0.0, float(r["measured_ms"]), float(r["dense_measured_ms"]))
         for r in rows
