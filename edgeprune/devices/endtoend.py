@@ -177,9 +177,22 @@ def ratio_samples(model: str, variants: Sequence[Variant], cal: Calibration | No
     return out
 
 
+QUIET_SLACK = 1.25
+
+
+def quiet_runs(variants: Sequence[Variant], slack: float = QUIET_SLACK) -> list[Variant]:
+    """The variants of runs whose dense time is within ``slack`` of the fastest dense time
+    of the same model: a run hit by other load is slower, never faster, and its ratios are
+    not the model's (on this shared VM the dense time moved 3-7x within one run)."""
+    if not variants:
+        return []
+    fastest = min(v.dense_measured_ms for v in variants)
+    return [v for v in variants if v.dense_measured_ms <= slack * fastest]
+
+
 def fit_device_correction(profile, points: dict[str, Sequence[Variant]]):
-    """Fit the device's correction on every model's measured variants (its calibration's
-    ratios) and rebase each model's calibration so its dense prediction is unchanged.
+    """Fit the device's correction on every model's measured variants from quiet runs
+    (:func:`quiet_runs`; ratios under the model's calibration) and rebase each model's calibration so its dense prediction is unchanged.
 
     Returns the profile with ``correction`` and the rebased calibrations; unchanged when
     the correction does not improve the fitted ratio error.
@@ -191,7 +204,7 @@ def fit_device_correction(profile, points: dict[str, Sequence[Variant]]):
 
     samples = []
     for name, pts in points.items():
-        samples += ratio_samples(name, pts, profile.calibration.get(name))
+        samples += ratio_samples(name, quiet_runs(pts), profile.calibration.get(name))
     if len(samples) < 4:
         return profile
     corr = fit_correction(samples, _dt.date.today().isoformat())
