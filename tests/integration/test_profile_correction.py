@@ -20,12 +20,12 @@ def test_fit_predict_validate_tiny_model(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EDGEPRUNE_HOME", str(tmp_path / "home"))
     out = tmp_path / "prof"
     common = ["--device", "local", "--model", "resnet8", "--out", str(out), "--threads", "1"]
-    rc = main(["profile", *common, "--min-time", "0.05", "--calibrate", "5", "--no-progress"])
+    rc = main(["profile", *common, "--min-time", "0.05", "--calibrate", "9", "--no-progress"])
     assert rc == 0
     text = capsys.readouterr().out
     prof = load_profile(out / "local.yaml")
     corr = prof.correction
-    assert corr is not None, text  # 3 uniform + 5 random variants: a fit that helps
+    assert corr is not None, text  # 3 uniform + 9 random variants: a fit that helps
     assert "correction: fitted on" in text
     assert corr.models == ("resnet8",) and corr.n >= 4
     assert corr.fit_ratio_err_after_pct < corr.fit_ratio_err_before_pct
