@@ -5,9 +5,9 @@ that chooses between them (``edgeprune.budget.controller.choose_precision``).
 The rule (``PRECISION_RULE``): every precision the device's latency table measured, and whose
 dense model the table predicts faster than dense fp32, gets its own plan for the budget (a
 ratio budget stays relative to the DENSE FP32 model: int8 plans are verified by timing the
-quantized pruned ONNX against the dense fp32 ONNX). Each candidate is scored on the first
-``PRECISION_VAL_IMAGES`` val images (the same for every precision) as its deployable ONNX
-through ONNX Runtime: the fp32 export, or its int8 QDQ model calibrated on 256 training
+quantized pruned ONNX against the dense fp32 ONNX). Each candidate is scored on a seeded
+draw of ``PRECISION_VAL_IMAGES`` val images (the same for every precision; the val split is
+stored class by class) as its deployable ONNX through ONNX Runtime: the fp32 export, or its int8 QDQ model calibrated on 256 training
 images (val held out), after a short common recovery of ``batches`` training batches (0:
 none, the default; with ``--candidates`` K > 1 the structure search's ``candidate_batches``
 fine-tune, distilled like it). The best score wins; a tie goes to fp32.
@@ -16,7 +16,6 @@ fine-tune, distilled like it). The best score wins; a tie goes to fp32.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -83,12 +82,11 @@ def val_scorer(
     images: int = PRECISION_VAL_IMAGES,
 ) -> Callable[[str, nn.Module], float]:
     """``score(precision, pruned)``: top-1 of the model's deployable ONNX at ``precision``
-    on the first ``images`` val images, after ``train(copy)`` (a short common recovery)."""
+    on a seeded draw of ``images`` val images, after ``train(copy)`` (a short common recovery)."""
     from edgeprune.export.onnx_export import ExportConfig, export_onnx
     from edgeprune.quant.onnx_eval import score_onnx
 
-    batch = getattr(val_loader, "batch_size", None) or 128
-    limit = max(1, math.ceil(images / batch))
+    subset = val_subset(val_loader, images)
     calib: list = []
 
     def score(precision: str, pruned: nn.Module) -> float:
@@ -107,9 +105,21 @@ def val_scorer(
                 q = os.path.join(tmp, "model_int8.onnx")
                 quantize_onnx(path, q, calib)
                 path = q
-            return float(score_onnx(path, val_loader, limit)["top1"])
+            return float(score_onnx(path, subset)["top1"])
 
     return score
+
+
+def val_subset(val_loader, images: int, seed: int = 0):
+    """A loader over a fixed seeded draw of ``images`` val images (the val split is stored
+    class by class: its first images would be two classes only)."""
+    import numpy as np
+    from torch.utils.data import DataLoader, Subset
+
+    ds = val_loader.dataset
+    pick = np.random.default_rng(seed).permutation(len(ds))[: min(images, len(ds))]
+    batch = getattr(val_loader, "batch_size", None) or 128
+    return DataLoader(Subset(ds, sorted(int(i) for i in pick)), batch_size=batch, shuffle=False)
 
 
 def _calibration(data_root: str | None, input_size) -> list:
