@@ -29,6 +29,12 @@ Ops (what the runtime executes after its fusions):
 ``shuffle``       channel shuffle (reshape, transpose, reshape; kernel = its groups)
 ``concat``        channel concatenation (kernel = the number of inputs, channels = output)
 ``layernorm``     LayerNorm over ``c`` channels at each of ``h x w`` positions
+
+Precision: the optional ``precision`` column says how the op ran: ``fp32`` (the float
+graph) or ``int8`` (ONNX Runtime's static QDQ graph of the same op: per-channel int8
+weights, uint8 activations, as ``edgeprune.quant.quantize_onnx`` writes it). A table
+without the column is all ``fp32``. One ``LatencyTable`` answers for one precision;
+``table_precisions`` says which a table holds (a device without int8 rows never offers int8).
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ REQUIRED_COLUMNS = (
     "latency_ms_p90",
     "n_runs",
 )
-OPTIONAL_COLUMNS = ("method", "chain", "note")
+OPTIONAL_COLUMNS = ("method", "chain", "note", "precision")
+PRECISIONS = ("fp32", "int8")  # the precision column's values
 ACTIVATION_OPS = ("hardsigmoid", "hardswish", "silu", "sigmoid", "gelu")
 ELEMENTWISE_OPS = ACTIVATION_OPS + ("mul", "shuffle", "concat", "layernorm")
 KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear") + ELEMENTWISE_OPS
@@ -115,6 +122,10 @@ def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.
         raise UserError(
             f"{source}: unknown runtime(s) {bad_rt}; known: {', '.join(runtime_names())}"
         )
+    df["precision"] = _precision_column(df)
+    bad_pr = sorted(set(df["precision"]) - set(PRECISIONS))
+    if bad_pr:
+        raise UserError(f"{source}: unknown precision(s) {bad_pr}; known: {', '.join(PRECISIONS)}")
     bad_dt = sorted(set(df["dtype"].astype(str)) - set(KNOWN_DTYPES))
     if bad_dt:
         raise UserError(f"{source}: unknown dtype(s) {bad_dt}; known: {', '.join(KNOWN_DTYPES)}")
@@ -122,6 +133,19 @@ def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.
         if (df[col] < 1).any():
             raise UserError(f"{source}: column {col} must be >= 1")
     return df
+
+
+def _precision_column(df: pd.DataFrame):
+    """The precision of each row: the column's value, ``fp32`` where absent or empty."""
+    if "precision" not in df.columns:
+        return ["fp32"] * len(df)
+    return df["precision"].fillna("fp32").astype(str).replace("", "fp32")
+
+
+def table_precisions(df: pd.DataFrame) -> tuple[str, ...]:
+    """The precisions a (validated) table has rows for, in ``PRECISIONS`` order."""
+    have = set(_precision_column(df))
+    return tuple(p for p in PRECISIONS if p in have)
 
 
 @dataclass
@@ -146,10 +170,23 @@ def _fit_surface(pts):
 
 
 class LatencyTable:
-    """Interpolating look-up over a validated table (one runtime/threads/batch/dtype)."""
+    """Interpolating look-up over a validated table (one runtime/threads/batch/dtype), for
+    one ``precision`` (its rows only; ``UserError`` when the table has none)."""
 
-    def __init__(self, df: pd.DataFrame, alignment: int = 1, source: str = "latency table"):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        alignment: int = 1,
+        source: str = "latency table",
+        precision: str = "fp32",
+    ):
         df = validate_table_frame(df, source)
+        self.raw = df  # every precision's rows
+        self.precisions = table_precisions(df)
+        if precision not in self.precisions:
+            raise UserError(f"{source} has no {precision} measurements")
+        df = df[df["precision"] == precision].reset_index(drop=True)
+        self.precision = precision
         combos = df[["runtime", "threads", "batch", "dtype"]].drop_duplicates()
         if len(combos) != 1:
             raise UserError(f"{source} mixes runtimes/threads/batch/dtypes; keep one per table")
@@ -284,8 +321,8 @@ def _fit_product(pts):
     return (float(coef[0]), 0.0, 0.0, float(coef[1]))
 
 
-def load_table_csv(path: str, alignment: int = 1) -> LatencyTable:
-    """Read and validate a table CSV."""
+def load_table_csv(path: str, alignment: int = 1, precision: str = "fp32") -> LatencyTable:
+    """Read and validate a table CSV; the look-up answers for ``precision``."""
     import pandas as pd
 
     try:
@@ -294,4 +331,4 @@ def load_table_csv(path: str, alignment: int = 1) -> LatencyTable:
         raise UserError(f"latency table not found: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"latency table {path} is not a readable CSV ({exc})") from None
-    return LatencyTable(df, alignment=alignment, source=f"latency table {path}")
+    return LatencyTable(df, alignment, f"latency table {path}", precision)
