@@ -222,9 +222,14 @@ def add_alias(g, flag: str, dest: str, type: type) -> None:
 
 
 def add_precision_args(
-    p: argparse.ArgumentParser, *, quantizes: bool = True, default: str | None = "fp32"
+    p: argparse.ArgumentParser,
+    *,
+    quantizes: bool = True,
+    default: str | None = "fp32",
+    chooses: bool = False,
 ) -> None:
-    """``--precision`` (fp32 | int8 | auto), and how to quantize where the command does."""
+    """``--precision`` (fp32 | int8 | auto), how to quantize where the command does, and
+    (``chooses``) ``--precision-batches`` where the command chooses the precision."""
     from edgeprune.quant import CALIBRATION_METHODS, PRECISIONS
 
     g = _group(p, PRECISION)
@@ -257,6 +262,15 @@ def add_precision_args(
         help="int8: when quantizing costs > 0.5 point of val top-1, fine-tune this many epochs "
         "with int8 fake quantization and keep it if better (needs --data-root; default 0)",
     )
+    if chooses:
+        g.add_argument(
+            "--precision-batches",
+            type=int,
+            default=0,
+            help="auto: training batches of a short common recovery before each precision's "
+            "candidate is scored on val (default 0: none; --candidates > 1 uses "
+            "--candidate-batches)",
+        )
 
 
 def quant_config_from_args(args: argparse.Namespace):

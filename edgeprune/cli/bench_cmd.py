@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     how.add_argument("--flops-budgets", help="comma list, e.g. 0.5x or 20M")
     add_recovery_args(p, schedule=False, epochs_alias="--recovery")
     add_distill_args(p)
-    add_precision_args(p)
+    add_precision_args(p, chooses=True)
     add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
     add_ssh_args(p)
     add_output_args(
@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--epochs must be >= 0")
     if args.candidates < 1 or args.candidate_batches < 1:
         raise UserError("--candidates and --candidate-batches must be >= 1")
-    if args.precision == "auto":  # issue 18's controller decides; not wired yet
-        raise UserError("--precision auto is not available yet: choose fp32 or int8")
+    if args.precision_batches < 0:
+        raise UserError("--precision-batches must be >= 0")
     kind = "latency" if args.latency_budgets else "flops"
     cfg = BenchConfig(
         model=args.model,
@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         candidate_batches=args.candidate_batches,
         precision=args.precision,
+        precision_batches=args.precision_batches,
         quantization=quant_config_from_args(args),
     )
     if not cfg.methods or not cfg.budgets:
@@ -162,7 +163,7 @@ def _line(r: dict) -> str:
         return "-" if v is None else format(v, fmt)
 
     return (
-        f"{r['method']:>13} {r['budget']:>14} {r['status']:>13}  "
+        f"{r['method']:>13} {r['budget']:>14} {r['status']:>13} {r.get('precision') or '-':>4}  "
         f"ratio {f(r.get('latency_ratio'), '.3f')}  top1 {f(r.get('top1'), '.4f')}  "
         f"FLOPs x{f(r.get('flops_ratio'), '.3f')}  speedup/FLOPs {f(r.get('speedup_vs_flops'), '.2f')}"
     )

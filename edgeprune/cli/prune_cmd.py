@@ -66,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_recovery_args(p)
     add_distill_args(p)
-    add_precision_args(p)
+    add_precision_args(p, chooses=True)
     add_timing_args(p, min_time=3.0, min_time_alias="--verify-min-time")
     p.add_argument(
         "--verify-halfwidth",
@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--epochs must be >= 0")
     if args.candidates < 1 or args.candidate_batches < 1:
         raise UserError("--candidates and --candidate-batches must be >= 1")
+    if args.precision_batches < 0:
+        raise UserError("--precision-batches must be >= 0")
     options = parse_options(args.opt)
     from edgeprune.methods import method_class
     from edgeprune.methods.presets import apply_preset
@@ -154,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         candidate_batches=args.candidate_batches,
         precision=args.precision,
+        precision_batches=args.precision_batches,
         quantization=quant_config_from_args(args),
     )
     report = run_prune(cfg)

@@ -15,6 +15,7 @@ SUMMARY = (
     "method",
     "budget",
     "status",
+    "precision",
     "measured_latency_ms",
     "latency_ratio",
     "predicted_latency_ms",

@@ -12,6 +12,7 @@ ROW_COLUMNS = (
     "method",
     "budget",
     "status",
+    "precision",
     "device",
     "measured_latency_ms",
     "dense_latency_ms",
@@ -92,6 +93,8 @@ def build_row(report: dict, meta: dict | None = None) -> dict:
         "method": report.get("method"),
         "budget": budget_label(report.get("budget")),
         "status": "ok",
+        # the deployed model.onnx's precision (chosen by --precision auto); older: fp32
+        "precision": report.get("precision") or "fp32",
         "device": report.get("device"),
         "measured_latency_ms": measured,
         "dense_latency_ms": dense_ms,

@@ -62,8 +62,10 @@ class BenchConfig:
     distill: object | None = None
     candidates: int = 1  # structures tried by short fine-tunes (see PruneConfig)
     candidate_batches: int = 200
-    # the pruned rows' deployable precision (see PruneConfig; the dense row stays fp32)
+    # the pruned rows' deployable precision (see PruneConfig; the dense row stays fp32);
+    # auto: each row's controller chooses, the row's ``precision`` says which
     precision: str = "fp32"
+    precision_batches: int = 0  # auto: short common recovery before scoring (PruneConfig)
     quantization: object | None = None  # edgeprune.quant.deployable.QuantConfig
 
     def __post_init__(self) -> None:
@@ -344,6 +346,8 @@ def _finish_row(row: dict, cfg: BenchConfig, env: dict, d: str, budget: str) -> 
         f" {t['provenance'].get('date')}".strip()
         for t in tables
     )
+    if row.get("precision") is None and cfg.precision != "auto":  # no model: the asked one
+        row["precision"] = "fp32" if budget == "-" else cfg.precision
     row.update(
         budget=budget,
         run_dir=os.path.relpath(d, cfg.out),
@@ -382,6 +386,7 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
         candidates=cfg.candidates,
         candidate_batches=cfg.candidate_batches,
         precision=cfg.precision,
+        precision_batches=cfg.precision_batches,
         quantization=cfg.quantization,
     )
 
