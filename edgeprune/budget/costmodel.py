@@ -27,9 +27,21 @@ class OpPrice:
     params: float
     flops: float
     activation_bytes: float
+    weight_bytes: float = 0.0  # as deployed (fp32: 4 per param; int8: see _weight_bytes)
 
 
-def _static(op: LayerOp, ci: int, co: int) -> OpPrice:
+def _weight_bytes(weights: float, extra: float, co: int, precision: str) -> float:
+    """Bytes of a layer's ``weights`` (quantized at int8: 1 byte each plus a scale and a zero
+    point per output channel, as ``edgeprune.cost.counting.int8_weight_bytes``) and of its
+    ``extra`` params (bias, norm: float32 at every precision)."""
+    if precision != "int8":
+        return 4.0 * (weights + extra)
+    from edgeprune.cost.counting import INT8_CHANNEL_BYTES, INT8_WEIGHT_BYTES
+
+    return INT8_WEIGHT_BYTES * weights + INT8_CHANNEL_BYTES * co + 4.0 * extra
+
+
+def _static(op: LayerOp, ci: int, co: int, precision: str = "fp32") -> OpPrice:
     if ci == 0 or co == 0:
         return OpPrice(0.0, 0.0, 0.0)
     h_out = max(1, math.ceil(op.h_in / max(1, op.stride)))
@@ -42,22 +54,34 @@ def _static(op: LayerOp, ci: int, co: int) -> OpPrice:
     if op.op == "conv":
         groups = op.groups if op.groups > 1 else 1  # group count is kept when pruned
         weights = (ci // groups) * co * area
-        return OpPrice(weights + extra, weights * h_out * w_out, act)
+        wb = _weight_bytes(weights, extra, co, precision)
+        return OpPrice(weights + extra, weights * h_out * w_out, act, wb)
     if op.op == "dwconv":
         weights = co * area
-        return OpPrice(weights + extra, weights * h_out * w_out, act)
+        wb = _weight_bytes(weights, extra, co, precision)
+        return OpPrice(weights + extra, weights * h_out * w_out, act, wb)
     if op.op == "linear":
         tokens = op.h_in * op.w_in
-        return OpPrice(ci * co + extra, ci * co * tokens, 4.0 * tokens * (ci + co))
+        wb = _weight_bytes(ci * co, extra, co, precision)
+        return OpPrice(ci * co + extra, ci * co * tokens, 4.0 * tokens * (ci + co), wb)
     if op.op == "layernorm":
-        return OpPrice(float(extra), 0.0, act)
+        return OpPrice(float(extra), 0.0, act, 4.0 * extra)
     return OpPrice(0.0, 0.0, act)
 
 
 class CostModel:
-    """Metrics of a model under group widths (group name -> kept channels)."""
+    """Metrics of a model under group widths (group name -> kept channels); weight bytes
+    as deployed at ``precision`` (fp32 | int8)."""
 
-    def __init__(self, model, groups: list[PrunableGroup], input_size, predictor=None) -> None:
+    def __init__(
+        self,
+        model,
+        groups: list[PrunableGroup],
+        input_size,
+        predictor=None,
+        precision: str = "fp32",
+    ) -> None:
+        self.precision = "int8" if precision == "int8" else "fp32"
         self.groups = {g.name: g for g in groups}
         self.predictor = predictor
         self.model, self.input_size = model, tuple(input_size) if input_size else None
@@ -93,20 +117,21 @@ class CostModel:
         op = self.ops[i]
         ci, co = resolve_op(op, cw, self.by_name)
         lat = self.predictor.calibrated_op_ms(op, cw) if self.predictor is not None and ci else 0.0
-        return lat, _static(op, ci, co)
+        return lat, _static(op, ci, co, self.precision)
 
     def metrics(self, widths: Mapping[str, int]) -> dict[str, float]:
         """Every metric for a full width assignment."""
         cw = self.conv_widths(widths)
-        lat = params = flops = 0.0
+        lat = params = flops = wbytes = 0.0
         act = 0.0
         for i in range(len(self.ops)):
             op_lat, price = self._op_metrics(i, cw)
             lat += op_lat
             params += price.params
             flops += price.flops
+            wbytes += price.weight_bytes
             act = max(act, price.activation_bytes)
-        out = {"params": params, "flops": flops, "weight_bytes": 4.0 * params}
+        out = {"params": params, "flops": flops, "weight_bytes": wbytes}
         out["activation_bytes"] = act
         out["latency_ms"] = (
             lat + self.predictor.calibration.offset_ms
@@ -125,11 +150,12 @@ class CostModel:
         d_lat = sum(a[0] for a in after) - sum(b[0] for b in before)
         d_par = sum(a[1].params for a in after) - sum(b[1].params for b in before)
         d_flo = sum(a[1].flops for a in after) - sum(b[1].flops for b in before)
+        d_wb = sum(a[1].weight_bytes for a in after) - sum(b[1].weight_bytes for b in before)
         return {
             "latency_ms": d_lat,
             "params": d_par,
             "flops": d_flo,
-            "weight_bytes": 4.0 * d_par,
+            "weight_bytes": d_wb,
         }
 
     def counted(self, plan) -> dict[str, float]:
@@ -146,7 +172,7 @@ class CostModel:
         slim = copy.deepcopy(self.model)
         if plan.keep:
             apply_plan_(slim, plan, torch.zeros(1, *size))
-        c = count(slim, size)
+        c = count(slim, size, precision=self.precision)
         return {
             "params": float(c.params),
             "flops": float(c.flops),

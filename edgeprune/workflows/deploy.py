@@ -66,8 +66,12 @@ def _counts(model, input_size) -> tuple[int, int]:
     return int(c.params), int(c.flops)
 
 
-def _predict(dev: DeviceSettings, loaded, batch: int) -> tuple[float | None, str | None]:
-    """Predicted latency (ms) from the device's latency table, or None with the reason."""
+def _predict(
+    dev: DeviceSettings, loaded, batch: int, precision: str = "fp32"
+) -> tuple[float | None, str | None]:
+    """Predicted latency (ms) from the device's latency table at ``precision`` (an int8 model
+    is priced on the table's int8 rows; a table without them predicts nothing), or None with
+    the reason."""
     prof = dev.profile
     if prof is None:
         return None, f"no predicted latency: device {dev.name!r} has no profile"
@@ -80,7 +84,9 @@ def _predict(dev: DeviceSettings, loaded, batch: int) -> tuple[float | None, str
     from edgeprune.cost.latency import predict_latency
 
     try:
-        pred = predict_latency(loaded.model, prof, input_size=loaded.input_size)
+        pred = predict_latency(
+            loaded.model, prof, input_size=loaded.input_size, precision=precision
+        )
     except (UserError, ValueError, KeyError, LookupError) as exc:
         return None, f"no predicted latency: {exc}"
     if getattr(prof, "estimated", False):
@@ -243,7 +249,8 @@ def _benchmark(
             fetch=opt if st.save_optimized else None,
         )
         raw[b] = res
-        pred, note = _predict(dev, loaded, b)
+        shipped = "int8" if cfg.bench.precision == "int8" else "fp32"  # TensorRT: fp16...
+        pred, note = _predict(dev, loaded, b, shipped)
         if note and note not in notes:
             notes.append(note)
         dense = res[1] if cfg.compare_dense else None

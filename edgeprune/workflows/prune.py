@@ -349,7 +349,8 @@ def run_prune(cfg: PruneConfig) -> RunReport:
         raise UserError("a latency budget needs --device")
     from edgeprune.budget.costmodel import CostModel
 
-    cost = CostModel(model, groups, input_size, predictor)
+    int8 = "int8" if cfg.precision == "int8" else "fp32"  # memory priced as shipped
+    cost = CostModel(model, groups, input_size, predictor, precision=int8)
     dense_counts = count(model, input_size)
     _log("evaluate dense model" if test_loader else "no data: skipping accuracy")
     dense_top1 = _evaluate(model, test_loader, cfg)
@@ -400,7 +401,7 @@ def run_prune(cfg: PruneConfig) -> RunReport:
     timings.update(method_s=decision_s - timings["verify_s"], recovery_s=recovered.train_s)
     pruned.eval()
     pruned_top1 = recovered.top1
-    pruned_counts = count(pruned, input_size)
+    pruned_counts = count(pruned, input_size, precision=cfg.precision)
     final = _final_verification(final_measure, model, pruned, budget, cfg.controller.tolerance)
 
     from edgeprune.fileio import commit_staged, staging
@@ -572,7 +573,7 @@ def _precision_setup(cfg, budget, profile, predictor, loaded, model_groups, timi
     found = wp.precision_options(cfg.precision, profile, model, size, loaded.name, predictor, _log)
     setup = wp.PrecisionSetup([o for o, _ in found], forced=cfg.precision != "auto")
     for o, pred in found:
-        setup.costs[o.precision] = CostModel(model, groups, size, pred)
+        setup.costs[o.precision] = CostModel(model, groups, size, pred, precision=o.precision)
         setup.measures[o.precision] = _measurers(cfg, budget, size, timings, o.precision)[0]
     if val_loader is not None and len(found) > 1:
         setup.score = wp.val_scorer(val_loader, size, cfg.data_root, _precision_trainer(cfg))
