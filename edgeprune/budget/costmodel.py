@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from edgeprune.cost.ops import LayerOp, extract_ops, resolve_op
+from edgeprune.cost.ops import LayerOp, extract_ops, resolve_op, width_sources
 from edgeprune.surgery.graph import PrunableGroup
 
 METRICS = ("latency_ms", "params", "flops", "weight_bytes", "activation_bytes")
@@ -87,12 +87,17 @@ class CostModel:
         self.model, self.input_size = model, tuple(input_size) if input_size else None
         self.ops = list(predictor.ops) if predictor is not None else extract_ops(model, input_size)
         self.by_name = {o.name: o for o in self.ops}
+        # per op: the convs whose widths set its channels (through concats)
+        self.sources = [
+            width_sources(o.c_in_from, self.by_name) | width_sources(o.c_out_from, self.by_name)
+            for o in self.ops
+        ]
         self.affected = {g.name: self._affected_ops(g) for g in groups}
         self.neighbours = self._neighbours()
 
     def _affected_ops(self, g: PrunableGroup) -> list[int]:
         convs = set(g.convs)
-        hit = {i for i, o in enumerate(self.ops) if o.c_in_from in convs or o.c_out_from in convs}
+        hit = {i for i, s in enumerate(self.sources) if s & convs}
         hit |= {i for i, o in enumerate(self.ops) if o.name in convs}
         names = {self.ops[i].name for i in hit}
         hit |= {i for i, o in enumerate(self.ops) if o.op == "add" and o.branch in names}

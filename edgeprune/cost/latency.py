@@ -187,7 +187,8 @@ def unpriced(op: LayerOp, device: str, model: str | None = None) -> str:
     what = f"{op.name} ({op.module or op.op})"
     if op.op != "unknown":
         g = f" groups={op.groups}" if op.op == "conv" and op.groups > 1 else ""
-        what += f" as {op.op}{g} k={op.kernel} s={op.stride} at {op.h_in}x{op.w_in}"
+        k = f"{op.kernel}x{op.kernel_w}" if op.kernel_w else f"{op.kernel}"
+        what += f" as {op.op}{g} k={k} s={op.stride} at {op.h_in}x{op.w_in}"
     return (
         f"the latency table of device '{device}' cannot price layer {what}; profile it with "
         f"'edgeprune profile --device {device} --model {model or 'MODEL'}'"
@@ -243,7 +244,9 @@ class LatencyPredictor:
             return any(
                 self.table.has_family("add", k, 1, op.h_in, op.w_in) for k in (op.kernel, 3, 1)
             )
-        return self.table.has_family(op.op, op.kernel, op.stride, op.h_in, op.w_in, op.groups)
+        return self.table.has_family(
+            op.op, op.kernel, op.stride, op.h_in, op.w_in, op.groups, op.kernel_w
+        )
 
     def op_cost(self, op: LayerOp, widths: Mapping[str, int] | None = None) -> float:
         """Table latency (ms) of one op under ``widths``; 0 for a removed op."""
@@ -256,7 +259,8 @@ class LatencyPredictor:
             k = next(
                 (kk for kk in (3, 1) if self.table.has_family("add", kk, 1, op.h_in, op.w_in)), k
             )
-        return self.table.lookup(op.op, ci, co, k, op.stride, op.h_in, op.w_in, op.groups)
+        kw = op.kernel_w if op.op != "add" else 0  # 1x7: priced as measured, not as 7x7
+        return self.table.lookup(op.op, ci, co, k, op.stride, op.h_in, op.w_in, op.groups, kw)
 
     def table_ms(self, widths: Mapping[str, int] | None = None) -> float:
         return sum(self.op_cost(o, widths) for o in self.ops)

@@ -30,6 +30,10 @@ Ops (what the runtime executes after its fusions):
 ``concat``        channel concatenation (kernel = the number of inputs, channels = output)
 ``layernorm``     LayerNorm over ``c`` channels at each of ``h x w`` positions
 
+Kernel shape: ``kernel`` is the kernel's height; the optional ``kernel_w`` column is its
+width where it differs (Inception's 1x7 conv: kernel 1, kernel_w 7; a missing or 0 value is a
+square kernel). A non-square conv is its own family, measured with its real kernel shape.
+
 Precision: the optional ``precision`` column says how the op ran: ``fp32`` (the float
 graph) or ``int8`` (ONNX Runtime's static QDQ graph of the same op: per-channel int8
 weights, uint8 activations, as ``edgeprune.quant.quantize_onnx`` writes it). A table
@@ -66,7 +70,7 @@ REQUIRED_COLUMNS = (
     "latency_ms_p90",
     "n_runs",
 )
-OPTIONAL_COLUMNS = ("method", "chain", "note", "precision")
+OPTIONAL_COLUMNS = ("method", "chain", "note", "precision", "kernel_w")
 PRECISIONS = ("fp32", "int8")  # the precision column's values
 ACTIVATION_OPS = ("hardsigmoid", "hardswish", "silu", "sigmoid", "gelu")
 ELEMENTWISE_OPS = ACTIVATION_OPS + ("mul", "shuffle", "concat", "layernorm")
@@ -74,16 +78,25 @@ KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear
 KNOWN_DTYPES = ("float32", "float16", "int8")
 _INT_COLUMNS = ("c_in", "c_out", "kernel", "stride", "groups", "h_in", "w_in", "batch", "threads")
 
-FamilyKey = tuple  # (op, kernel, stride, h_in, w_in, groups)
+FamilyKey = tuple  # (op, kernel, stride, h_in, w_in, groups, kernel_w)
 
 
 def family_key(
-    op: str, kernel: int, stride: int, h_in: int, w_in: int, groups: int = 1
+    op: str, kernel: int, stride: int, h_in: int, w_in: int, groups: int = 1, kernel_w: int = 0
 ) -> FamilyKey:
     """The part of a configuration that must match exactly (channels are interpolated);
-    ``groups`` counts only for a grouped ``conv`` (a depthwise conv's equals its channels)."""
+    ``groups`` counts only for a grouped ``conv`` (a depthwise conv's equals its channels);
+    ``kernel_w`` only where it differs from ``kernel`` (0: square)."""
     g = int(groups) if op == "conv" else 1
-    return (op, int(kernel), int(stride), int(h_in), int(w_in), max(1, g))
+    kw = int(kernel_w) if kernel_w and int(kernel_w) != int(kernel) else 0
+    return (op, int(kernel), int(stride), int(h_in), int(w_in), max(1, g), kw)
+
+
+def kernel_w_column(df: pd.DataFrame) -> list[int]:
+    """Each row's kernel width (0: square, also where the column is missing or empty)."""
+    if "kernel_w" not in df.columns:
+        return [0] * len(df)
+    return [int(v) if v == v and v else 0 for v in df["kernel_w"].tolist()]
 
 
 def validate_table_frame(df: pd.DataFrame, source: str = "latency table") -> pd.DataFrame:
@@ -202,8 +215,9 @@ class LatencyTable:
         self._memo: dict[tuple, float] = {}
         cols = ["op", "kernel", "stride", "h_in", "w_in", "groups", "c_in", "c_out"]
         cols.append("latency_ms_median")
-        for op, k, s, h, w, g, ci, co, lat in df[cols].itertuples(index=False, name=None):
-            fam = self._families.setdefault(family_key(op, k, s, h, w, g), _Family())
+        rows = df[cols].itertuples(index=False, name=None)
+        for (op, k, s, h, w, g, ci, co, lat), kw in zip(rows, kernel_w_column(df), strict=True):
+            fam = self._families.setdefault(family_key(op, k, s, h, w, g, kw), _Family())
             fam.values[(int(ci), int(co))] = float(lat)
             if ci != co:
                 fam.diagonal = False
@@ -222,9 +236,16 @@ class LatencyTable:
         return sorted(self._families)
 
     def has_family(
-        self, op: str, kernel: int, stride: int, h_in: int, w_in: int, groups: int = 1
+        self,
+        op: str,
+        kernel: int,
+        stride: int,
+        h_in: int,
+        w_in: int,
+        groups: int = 1,
+        kernel_w: int = 0,
     ) -> bool:
-        return family_key(op, kernel, stride, h_in, w_in, groups) in self._families
+        return family_key(op, kernel, stride, h_in, w_in, groups, kernel_w) in self._families
 
     def lookup(
         self,
@@ -236,17 +257,19 @@ class LatencyTable:
         h_in: int,
         w_in: int,
         groups: int = 1,
+        kernel_w: int = 0,
     ) -> float:
         """Latency in ms of one op, interpolated; ``UserError`` when outside the table."""
-        key = (op, c_in, c_out, kernel, stride, h_in, w_in, groups)
+        key = (op, c_in, c_out, kernel, stride, h_in, w_in, groups, kernel_w)
         hit = self._memo.get(key)
         if hit is not None:
             return hit
-        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in, groups))
+        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in, groups, kernel_w))
         if fam is None:
             g = f" groups={groups}" if op == "conv" and groups > 1 else ""
+            kk = f"{kernel}x{kernel_w}" if kernel_w and kernel_w != kernel else f"{kernel}"
             raise UserError(
-                f"{self.source} has no entry for {op}{g} k={kernel} s={stride} at "
+                f"{self.source} has no entry for {op}{g} k={kk} s={stride} at "
                 f"{h_in}x{w_in}; profile this model with 'edgeprune profile --model ...' first"
             )
         if fam.diagonal:

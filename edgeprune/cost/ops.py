@@ -56,6 +56,7 @@ class LayerOp:
     extra_params: int = 0  # per output channel besides the weights (bias, folded norm)
     kernel_w: int = 0  # a conv's kernel width where it differs from ``kernel`` (1x7: 7)
     out_hw: tuple[int, int] | None = None  # a conv's output size (padding), when traced
+    parts: tuple = ()  # a concat: (source layer or None, dense channels) of each input
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,17 +66,19 @@ class LayerOp:
         d = dict(d)
         if d.get("out_hw") is not None:
             d["out_hw"] = tuple(d["out_hw"])
+        d["parts"] = tuple(tuple(p) for p in d.get("parts") or ())
         return cls(**d)
 
 
 def resolve_op(
     op: LayerOp, widths: Mapping[str, int] | None, by_name: Mapping[str, LayerOp] | None = None
 ) -> tuple[int, int]:
-    """(c_in, c_out) of an op under a width override; (0, 0) when the op is removed."""
+    """(c_in, c_out) of an op under a width override; (0, 0) when the op is removed.
+    An op reading a concat takes the concat's width: the sum of its inputs' widths."""
     if not widths:
         return op.c_in, op.c_out
-    ci = widths[op.c_in_from] * op.c_in_mult if op.c_in_from in widths else op.c_in
-    co = widths.get(op.c_out_from, op.c_out) if op.c_out_from else op.c_out
+    ci = _width(op.c_in_from, widths, by_name, op.c_in // op.c_in_mult) * op.c_in_mult
+    co = _width(op.c_out_from, widths, by_name, op.c_out)
     if op.op == "add" and op.branch and by_name is not None:
         br = by_name.get(op.branch)
         if br is not None and 0 in resolve_op(br, widths):
@@ -83,6 +86,26 @@ def resolve_op(
     if ci == 0 or co == 0:
         return 0, 0
     return int(ci), int(co)
+
+
+def _width(src, widths: Mapping[str, int], by_name, dense: int) -> int:
+    """The width of source ``src`` (a layer, or a concat of sources) under ``widths``."""
+    if src is None:
+        return dense
+    if src in widths:
+        return widths[src]
+    cat = by_name.get(src) if by_name is not None else None
+    if cat is not None and cat.op == "concat" and cat.parts:
+        return sum(_width(s, widths, by_name, c) for s, c in cat.parts)
+    return dense
+
+
+def width_sources(src, by_name: Mapping[str, LayerOp]) -> set[str]:
+    """The layers whose widths set source ``src``'s width (a concat's: all its inputs')."""
+    cat = by_name.get(src) if src is not None else None
+    if cat is not None and cat.op == "concat" and cat.parts:
+        return set().union(*(width_sources(s, by_name) for s, _ in cat.parts if s))
+    return {src} if src is not None else set()
 
 
 def dense_widths(ops: Sequence[LayerOp]) -> dict[str, int]:
@@ -330,17 +353,37 @@ def _function_op(st: _Walk, node, tensor_args, first, in_shape, out_shape) -> No
         normalized = node.args[1] if len(node.args) > 1 else node.kwargs.get("normalized_shape")
         st.add(_layernorm_op(node.name, normalized, out_shape, src, "layer_norm"))
     elif fname == "cat" and four_d:
-        parts = node.args[0] if node.args else node.kwargs.get("tensors", ())
-        n = len(parts) if isinstance(parts, (list, tuple)) else 1
-        c, h, w = int(out_shape[1]), int(out_shape[2]), int(out_shape[3])
-        st.add(LayerOp(node.name, "concat", c, c, max(1, n), 1, h, w, 1, None, None, None, "cat"))
-        st.src[node] = None
+        st.add(_concat_op(st, node, out_shape))
+        st.src[node] = st.ops[-1].c_out_from
     elif fname == "transpose" and in_shape is not None and len(in_shape) == 5:
         g, c = int(in_shape[1]), int(in_shape[1] * in_shape[2])
         h, w = int(in_shape[3]), int(in_shape[4])
         st.add(LayerOp(node.name, "shuffle", c, c, g, 1, h, w, 1, None, None, None, "shuffle"))
     elif fname in _PASS_FUNCS:
         st.conv_of[node] = st.conv_of.get(first)
+
+
+def _concat_op(st: _Walk, node, out_shape) -> LayerOp:
+    """A channel concat; its width follows its inputs' (``parts``) when any is prunable,
+    and the ops reading it take that width (its name is their source)."""
+    import torch
+
+    args = node.args[0] if node.args else node.kwargs.get("tensors", ())
+    args = list(args) if isinstance(args, (list, tuple)) else [args]
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    parts = tuple(
+        (s if isinstance(s := st.src.get(a), str) else None, _channels(_shape(a)))
+        for a in args
+        if isinstance(a, torch.fx.Node)
+    )
+    c, h, w = int(out_shape[1]), int(out_shape[2]), int(out_shape[3])
+    if dim not in (1, -3) or not any(s for s, _ in parts):
+        parts, src = (), None  # fixed width: no input is prunable (or not a channel concat)
+    else:
+        src = node.name
+        st.width[src] = c
+    n = max(1, len(args))
+    return LayerOp(node.name, "concat", c, c, n, 1, h, w, 1, src, src, None, "cat", parts=parts)
 
 
 def _is_map(shape) -> bool:

@@ -44,21 +44,22 @@ class _Builder:
         self.inits.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name))
         return name
 
-    def conv(self, x, c_in, c_out, k, stride=1, groups=1, relu=True):
+    def conv(self, x, c_in, c_out, k, stride=1, groups=1, relu=True, kw=0):
+        kw = kw or k  # kernel width (a 1x7 conv: k=1, kw=7)
         w = self.const(
-            (self.rng.standard_normal((c_out, c_in // groups, k, k)) * 0.1).astype(np.float32)
+            (self.rng.standard_normal((c_out, c_in // groups, k, kw)) * 0.1).astype(np.float32)
         )
         b = self.const((self.rng.standard_normal(c_out) * 0.1).astype(np.float32))
         y = self.name("t")
-        p = k // 2
+        p, q = k // 2, kw // 2
         self.nodes.append(
             self.helper.make_node(
                 "Conv",
                 [x, w, b],
                 [y],
-                kernel_shape=[k, k],
+                kernel_shape=[k, kw],
                 strides=[stride, stride],
-                pads=[p, p, p, p],
+                pads=[p, q, p, q],
                 group=groups,
             )
         )
@@ -88,23 +89,24 @@ class _Builder:
         return m
 
 
-def conv_chain(c_a: int, c_b: int, k: int, h: int, w: int, units: int, batch: int = 1):
-    """``units`` x [conv(a->b)+relu, conv(b->a)+relu] (one conv per unit when a == b)."""
+def conv_chain(c_a: int, c_b: int, k: int, h: int, w: int, units: int, batch: int = 1, kw: int = 0):
+    """``units`` x [conv(a->b)+relu, conv(b->a)+relu] (one conv per unit when a == b);
+    ``kw``: the kernel's width where it differs from ``k`` (a 1x7 conv)."""
     b = _Builder()
     x = y = "x"
     for _ in range(units):
-        y = b.conv(y, c_a, c_b, k)
+        y = b.conv(y, c_a, c_b, k, kw=kw)
         if c_a != c_b:
-            y = b.conv(y, c_b, c_a, k)
+            y = b.conv(y, c_b, c_a, k, kw=kw)
     return b.model((batch, c_a, h, w), x, y), units * (1 if c_a == c_b else 2)
 
 
-def dw_chain(c: int, k: int, h: int, w: int, units: int, batch: int = 1):
-    """``units`` depthwise convs (+relu) on ``c`` channels."""
+def dw_chain(c: int, k: int, h: int, w: int, units: int, batch: int = 1, kw: int = 0):
+    """``units`` depthwise convs (+relu) on ``c`` channels (``kw``: as in conv_chain)."""
     b = _Builder()
     y = "x"
     for _ in range(units):
-        y = b.conv(y, c, c, k, groups=c)
+        y = b.conv(y, c, c, k, groups=c, kw=kw)
     return b.model((batch, c, h, w), "x", y), units
 
 
@@ -119,15 +121,25 @@ def residual_chain(c: int, k: int, h: int, w: int, units: int, residual: bool, b
 
 
 def single(
-    op: str, c_in: int, c_out: int, k: int, s: int, h: int, w: int, batch: int = 1, groups: int = 1
+    op: str,
+    c_in: int,
+    c_out: int,
+    k: int,
+    s: int,
+    h: int,
+    w: int,
+    batch: int = 1,
+    groups: int = 1,
+    kw: int = 0,
 ):
-    """One op of the table (any stride; ``groups`` for a grouped conv), for ``single`` rows."""
+    """One op of the table (any stride; ``groups`` for a grouped conv; ``kw`` a conv's
+    kernel width where it differs from ``k``), for ``single`` rows."""
     b = _Builder()
     shape = (batch, c_in, h, w)
     if op == "conv":
-        y = b.conv("x", c_in, c_out, k, s, groups=groups)
+        y = b.conv("x", c_in, c_out, k, s, groups=groups, kw=kw)
     elif op == "dwconv":
-        y = b.conv("x", c_in, c_in, k, s, groups=c_in)
+        y = b.conv("x", c_in, c_in, k, s, groups=c_in, kw=kw)
     elif op == "pad_shortcut":
         starts = b.const(np.array([0, 0], np.int64))
         ends = b.const(np.array([h, w], np.int64))

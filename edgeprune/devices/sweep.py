@@ -32,7 +32,7 @@ from edgeprune.runtimes.settings import AgentSettings
 
 COARSE_ABOVE = 128  # channel ranges wider than this get the coarse grid
 RowKey = tuple  # (op, c_in, c_out, kernel, stride, h_in, w_in)
-TABLE_COLUMNS = REQUIRED_COLUMNS + ("method", "chain", "ref_ms", "precision")
+TABLE_COLUMNS = REQUIRED_COLUMNS + ("method", "chain", "ref_ms", "precision", "kernel_w")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Job:
     w: int
     groups: int = 1  # a grouped conv's group count (its channels are multiples of it)
     precision: str = "fp32"  # fp32 | int8 (the micro model quantized to QDQ)
+    kernel_w: int = 0  # a conv's kernel width where it differs from ``kernel`` (1x7: 7)
 
     def keys(self) -> list[RowKey]:
         k = (self.kernel, self.stride, self.h, self.w)
@@ -61,7 +62,10 @@ class Job:
     def tag(self) -> str:
         g = f"g{self.groups}" if self.groups > 1 else ""
         g += "_int8" if self.precision == "int8" else ""
-        return f"{self.method}_{self.op}{g}_{self.c_a}_{self.c_b}_k{self.kernel}s{self.stride}_{self.h}x{self.w}"
+        k = f"{self.kernel}x{self.kernel_w}" if self.kernel_w else f"{self.kernel}"
+        return (
+            f"{self.method}_{self.op}{g}_{self.c_a}_{self.c_b}_k{k}s{self.stride}_{self.h}x{self.w}"
+        )
 
 
 # how each batch of micro models is timed unless a profile says otherwise (always interleaved)
@@ -162,9 +166,11 @@ def plan_jobs(ops: Sequence[LayerOp], alignment: int = 1, coarse: bool = False) 
         if o.op == "unknown":  # nothing to build for a layer extraction does not know
             continue
         g = o.groups if o.op == "conv" else 1
-        fams.setdefault((o.op, o.kernel, o.stride, o.h_in, o.w_in, g), []).append(o)
+        kw = o.kernel_w if o.op in ("conv", "dwconv") and o.kernel_w != o.kernel else 0
+        fams.setdefault((o.op, o.kernel, o.stride, o.h_in, o.w_in, g, kw), []).append(o)
     jobs: list[Job] = []
-    for (op, k, s, h, w, g), members in fams.items():
+    for (op, k, s, h, w, g, kw), members in fams.items():
+        n0 = len(jobs)
         if op == "conv" and g > 1:  # grouped: channels in multiples of the group count
             pairs = set()
             for m in members:
@@ -200,13 +206,15 @@ def plan_jobs(ops: Sequence[LayerOp], alignment: int = 1, coarse: bool = False) 
                 cin, cout = _dim_values([m], alignment, coarse=True)
                 singles.update((a, b) for a in cin for b in cout)
             jobs += [Job("single", op, a, b, k, s, h, w) for a, b in sorted(singles)]
+        if kw:  # a non-square kernel (1x7) is measured with its real shape
+            jobs[n0:] = [replace(j, kernel_w=kw) for j in jobs[n0:]]
     return jobs
 
 
 def _units(job: Job, target_macs: float) -> int:
     if job.method == "single":
         return 1
-    k2 = job.kernel * job.kernel
+    k2 = job.kernel * (job.kernel_w or job.kernel)
     per_unit = job.c_a * job.c_b * k2 * job.h * job.w * (2 if job.c_a != job.c_b else 1)
     if job.method in ("dwchain", "residual"):
         per_unit = (
@@ -222,9 +230,9 @@ def build_job_models(job: Job, folder: str, settings: SweepSettings) -> list[tup
     n = _units(job, settings.target_unit_macs)
     b = settings.batch
     if job.method == "pair":
-        built = [micro.conv_chain(job.c_a, job.c_b, job.kernel, job.h, job.w, n, b)]
+        built = [micro.conv_chain(job.c_a, job.c_b, job.kernel, job.h, job.w, n, b, job.kernel_w)]
     elif job.method == "dwchain":
-        built = [micro.dw_chain(job.c_a, job.kernel, job.h, job.w, n, b)]
+        built = [micro.dw_chain(job.c_a, job.kernel, job.h, job.w, n, b, job.kernel_w)]
     elif job.method == "residual":
         built = [
             micro.residual_chain(job.c_a, job.kernel, job.h, job.w, n, True, b),
@@ -234,7 +242,16 @@ def build_job_models(job: Job, folder: str, settings: SweepSettings) -> list[tup
     else:
         built = [
             micro.single(
-                job.op, job.c_a, job.c_b, job.kernel, job.stride, job.h, job.w, b, job.groups
+                job.op,
+                job.c_a,
+                job.c_b,
+                job.kernel,
+                job.stride,
+                job.h,
+                job.w,
+                b,
+                job.groups,
+                job.kernel_w,
             )
         ]
     out = []
@@ -307,6 +324,7 @@ def job_rows(job: Job, stats: list[dict], units: list[int], base: dict, s: Sweep
                 "method": job.method,
                 "chain": units[0],
                 "precision": job.precision,
+                "kernel_w": job.kernel_w,
             }
         )
     return rows
@@ -330,12 +348,16 @@ def write_csv_atomic(df, path: Path) -> None:
 
 
 def done_keys(df) -> set[tuple]:
-    """(precision, *RowKey, groups) of every row measured (rows without a precision are
-    fp32; a grouped conv and a dense one of the same channels are different rows)."""
+    """(precision, *RowKey, groups, kernel_w) of every row measured (rows without a
+    precision are fp32; a grouped conv and a dense one of the same channels are different
+    rows, and so are a 1x7 conv and a 1x1 one)."""
+    from edgeprune.cost.latency_table import kernel_w_column
+
     cols = ["op", "c_in", "c_out", "kernel", "stride", "h_in", "w_in", "groups"]
     prec = precision_of(df)
     rows = df[cols].itertuples(index=False, name=None)
-    return {(p, *r) for p, r in zip(prec, rows, strict=True)}
+    kws = kernel_w_column(df)
+    return {(p, *r, kw) for p, r, kw in zip(prec, rows, kws, strict=True)}
 
 
 def precision_of(df) -> list[str]:
@@ -347,7 +369,8 @@ def precision_of(df) -> list[str]:
 
 def _job_done(job: Job, have: set[tuple]) -> bool:
     return {
-        (job.precision, *k, k[1] if k[0] == "dwconv" else job.groups) for k in job.keys()
+        (job.precision, *k, k[1] if k[0] == "dwconv" else job.groups, job.kernel_w)
+        for k in job.keys()
     } <= have
 
 
