@@ -262,6 +262,23 @@ class LatencyPredictor:
         kw = op.kernel_w if op.op != "add" else 0  # 1x7: priced as measured, not as 7x7
         return self.table.lookup(op.op, ci, co, k, op.stride, op.h_in, op.w_in, op.groups, kw)
 
+    def not_predicted(self, widths: Mapping[str, int] | None = None) -> list[str]:
+        """One line per op whose price under ``widths`` is not inside its measured rows
+        (channels extrapolated, or an add priced after another kernel's conv): the ops the
+        prediction is least sure of."""
+        out = []
+        for o in self.ops:
+            ci, co = resolve_op(o, widths, self.by_name)
+            if ci == 0:
+                continue
+            kw = o.kernel_w if o.op != "add" else 0
+            why = self.table.inexact(o.op, ci, co, o.kernel, o.stride, o.h_in, o.w_in, o.groups, kw)
+            if o.op == "add" and not self.table.has_family("add", o.kernel, 1, o.h_in, o.w_in):
+                why = f"no add after a {o.kernel}x{o.kernel} conv measured (priced after another)"
+            if why:
+                out.append(f"{o.name} ({o.op} {ci}->{co} k={o.kernel} at {o.h_in}x{o.w_in}): {why}")
+        return out
+
     def table_ms(self, widths: Mapping[str, int] | None = None) -> float:
         return sum(self.op_cost(o, widths) for o in self.ops)
 

@@ -291,6 +291,36 @@ class LatencyTable:
         self._memo[key] = val
         return val
 
+    def inexact(
+        self,
+        op: str,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int,
+        h_in: int,
+        w_in: int,
+        groups: int = 1,
+        kernel_w: int = 0,
+    ) -> str | None:
+        """Why :meth:`lookup` of this configuration is not inside its measured rows
+        (channels extrapolated beyond them or taken from the other alignment class, or no
+        row of its family at all); None when it is (a grid corner filled by the family's
+        fitted surface counts as inside)."""
+        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in, groups, kernel_w))
+        if fam is None:
+            return "no row of its op family"
+        why = []
+        axes = [("channels", fam.cin, c_in)] if fam.diagonal else []
+        axes = axes or [("c_in", fam.cin, c_in), ("c_out", fam.cout, c_out)]
+        for what, store, c in axes:
+            grid = store[self.aligned(c)]
+            if not grid:
+                why.append(f"{what} {c}: no measured row of its alignment class")
+            elif not grid[0] <= c <= grid[-1]:
+                why.append(f"{what} {c} extrapolated beyond the measured {grid[0]}..{grid[-1]}")
+        return "; ".join(why) or None
+
     def _corner(self, fam: _Family, ci: int, co: int, where: str) -> float:
         """A grid value; a missing one (grids of several layers overlap) comes from a
         least-squares surface ``p0 + p1*ci + p2*co + p3*ci*co`` over the family's points of

@@ -61,7 +61,7 @@ _PRUNE_ONLY = (
 )
 # measured runs only: absent where nothing was measured (or the hosts agree)
 _WHEN_SET = ("latency_ratio_ci95", "measurements", "host_note", "diagnostics", "quantization")
-_WHEN_SET += ("precision_choice",)
+_WHEN_SET += ("precision_choice", "latency_not_predicted")
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,9 @@ class RunReport:
     # --precision auto/int8 under a latency budget: per precision the predicted ratio, the
     # measured ratio with its interval, the val score, and the rule that chose
     precision_choice: dict | None = None
+    # under a latency budget: the ops the predictor priced beyond its measured rows
+    # (channels extrapolated, a substitute family), one line each; [] for none
+    latency_not_predicted: list | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json document (the keys ``edgeprune report`` reads)."""
@@ -138,6 +141,7 @@ class RunReport:
             "precision": self.precision,
             "quantization": self.quantization,
             "precision_choice": self.precision_choice,
+            "latency_not_predicted": self.latency_not_predicted,
         }
         for key in _PRUNE_ONLY if self.verification is None else ():
             del d[key]

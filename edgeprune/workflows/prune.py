@@ -445,6 +445,9 @@ def run_prune(cfg: PruneConfig) -> RunReport:
         report = replace(report, method_recovery=outcome.recovery, timings=timings)
         report = replace(report, precision=cfg.precision, quantization=quant)
         report = replace(report, precision_choice=outcome.precision_choice)
+        if predictor is not None and budget.has_latency:  # what the table could not price exactly
+            lines = predictor.not_predicted(cost.conv_widths(result.allocation.widths))
+            report = replace(report, latency_not_predicted=lines)
         diag = outcome.diagnostics
         if diag:
             write_json(stage / "diagnostics.json", diag)

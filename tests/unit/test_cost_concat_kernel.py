@@ -172,3 +172,29 @@ def test_a_non_square_kernel_is_measured_and_priced_with_its_real_shape(tmp_path
     )
     with pytest.raises(UserError, match="1x7"):
         LatencyPredictor(list(ops.values()), _profile_from(tmp_path, square))
+
+
+def test_ops_priced_beyond_the_measured_rows_are_named(tmp_path):
+    from edgeprune.report.run_report import ModelStats, RunReport
+
+    model = Inception().eval()
+    ops = extract_ops(model, SIZE)
+    full = LatencyPredictor(ops, _profile(tmp_path, ops))
+    assert full.not_predicted() == []
+    assert full.not_predicted({"a1.0": 3, "b2.0": 5}) == []
+    df = pd.read_csv(tmp_path / "t.csv")
+    head = (df["op"] == "conv") & (df["kernel"] == 1) & (df["h_in"] == 8)
+    cut = df[~(head & ((df["c_in"] > 9) | (df["c_out"] > 9)))]  # 1x1 convs at 8x8: <= 9
+    pred = LatencyPredictor(ops, _profile_from(tmp_path, cut))
+    lines = pred.not_predicted()
+    assert {line.split(" ")[0] for line in lines} == {"b1.0", "head"}
+    assert "c_in 20 extrapolated beyond the measured 1..9" in lines[0]
+    pruned = pred.not_predicted({"a1.0": 2, "a2.0": 3, "b1.0": 4, "b2.0": 5})
+    assert pruned == [
+        "head (conv 9->10 k=1 at 8x8): c_out 10 extrapolated beyond the measured 1..9"
+    ]
+    stats = ModelStats(params=1, flops=1, weight_bytes=4)
+    report = RunReport(model="m", method="l1", dense=stats, pruned=stats)
+    assert "latency_not_predicted" not in report.to_dict()
+    d = RunReport.from_dict({**report.to_dict(), "latency_not_predicted": lines}).to_dict()
+    assert d["latency_not_predicted"] == lines
