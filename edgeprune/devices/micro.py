@@ -12,6 +12,7 @@ exports after folding BatchNorm into the conv (Conv with bias, then Relu).
 ``single``    one op (strided and grouped convs, option-A shortcut, pooling, linear, first
               conv, activations, the SE multiply, channel shuffle, concat, LayerNorm)
 ``baseline``  a 1x1x1x1 Relu: per-inference overhead, subtracted from ``single``
+``qdq_boundary``  Quantize+DequantizeLinear on a job's input shape: an int8 twin's baseline
 """
 
 from __future__ import annotations
@@ -221,6 +222,24 @@ def baseline(batch: int = 1):
     """The per-inference overhead reference: Relu on a 1x1x1x1 tensor."""
     b = _Builder()
     return b.model((batch, 1, 1, 1), "x", b.relu("x")), 1
+
+
+def qdq_boundary(shape):
+    """What an int8 (QDQ) micro model pays beside its ops: QuantizeLinear of its input and
+    DequantizeLinear back to float, on an input of ``shape`` (the int8 twins' baseline: a real
+    int8 model pays this once, each micro model once per model)."""
+    b = _Builder()
+    scale = b.const(np.array(0.05, np.float32))
+    zero = b.const(np.array(128, np.uint8))
+    q = b.op("QuantizeLinear", ["x", scale, zero])
+    return b.model(tuple(shape), "x", b.op("DequantizeLinear", [q, scale, zero])), 1
+
+
+def input_shape(path: str) -> tuple[int, ...]:
+    """The input shape of a saved micro model."""
+    onnx, _, _ = _h()
+    dims = onnx.load(path, load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    return tuple(int(d.dim_value) for d in dims)
 
 
 def save(model, path: str) -> str:
