@@ -116,7 +116,8 @@ def profile_device(req: ProfileRequest, runner, host_label: str, base: DevicePro
             + (
                 "; int8 rows: the same micro models quantized to ORT's static QDQ graph "
                 "(edgeprune.quant.quantize_onnx, random calibration), timed in the same "
-                "batch as their fp32 twins"
+                "batch as their fp32 twins, minus a Quantize/Dequantize boundary of their "
+                "input shape instead of the baseline"
                 if "int8" in req.sweep.precisions
                 else ""
             )
