@@ -9,7 +9,8 @@ profile's ``channel_alignment`` (e.g. 16 for ONNX Runtime's AVX-512 NCHWc kernel
 interpolated only between aligned grid points, any other count only between unaligned
 ones. That is how the steps of the runtime (blocked layout lost at 15 channels, kept at
 16) survive interpolation. A count beyond the measured range of its class is extrapolated
-linearly from the two nearest points of that class (a class with no point uses the other's);
+linearly from the two nearest points of that class (a class with fewer than two points is
+priced from both classes' points);
 a grid corner no row measured comes from a least-squares surface over the family's points
 (``_corner``); results are clamped at 0. Only an op family no row measured is a ``UserError``.
 
@@ -314,9 +315,10 @@ class LatencyTable:
         axes = [("channels", fam.cin, c_in)] if fam.diagonal else []
         axes = axes or [("c_in", fam.cin, c_in), ("c_out", fam.cout, c_out)]
         for what, store, c in axes:
-            grid = store[self.aligned(c)]
-            if not grid:
-                why.append(f"{what} {c}: no measured row of its alignment class")
+            grid = self._grid(store, c)
+            if len(store[self.aligned(c)]) < 2:
+                n = len(store[self.aligned(c)])
+                why.append(f"{what} {c}: {n} measured row(s) of its alignment class")
             elif not grid[0] <= c <= grid[-1]:
                 why.append(f"{what} {c} extrapolated beyond the measured {grid[0]}..{grid[-1]}")
         return "; ".join(why) or None
@@ -347,12 +349,19 @@ class LatencyTable:
             return lat * ci * co / (a * b)
         return max(0.0, coef[0] + coef[1] * ci + coef[2] * co + coef[3] * ci * co)
 
+    def _grid(self, store: dict[bool, list[int]], c: int) -> list[int]:
+        """The points ``c`` is priced between: its alignment class's, or both classes' when
+        its own has fewer than two (a grouped conv's unaligned widths: one point, 4 of 64,
+        priced 56 as if it were 4)."""
+        own = store[self.aligned(c)]
+        return own if len(own) >= 2 else sorted(set(own) | set(store[not self.aligned(c)]))
+
     def _bracket(self, store: dict[bool, list[int]], c: int, op: str, what: str):
         """(lo, hi, t) with value ``(1 - t) * v[lo] + t * v[hi]``: interpolation between the
-        grid points of ``c``'s alignment class (the other class's when it has none); beyond
+        grid points of ``c``'s alignment class (both classes' when it has fewer than two); beyond
         the measured range, linear extrapolation from the two nearest points (the value of
         the only point when there is one); callers clamp the result at 0."""
-        grid = store[self.aligned(c)] or store[not self.aligned(c)]
+        grid = self._grid(store, c)
         if len(grid) == 1:
             return grid[0], grid[0], 0.0
         i = bisect.bisect_left(grid, c)

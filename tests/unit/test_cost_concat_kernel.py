@@ -198,3 +198,24 @@ def test_ops_priced_beyond_the_measured_rows_are_named(tmp_path):
     assert "latency_not_predicted" not in report.to_dict()
     d = RunReport.from_dict({**report.to_dict(), "latency_not_predicted": lines}).to_dict()
     assert d["latency_not_predicted"] == lines
+
+
+def test_a_width_whose_alignment_class_has_one_point_is_priced_from_both_classes():
+    """regnet_x_400mf's grouped convs (4 groups of 16): the sweep measured 4, 16, 32, 48, 64
+    channels, so the unaligned class (alignment 16) held only 4, and 56 was priced as 4."""
+    from edgeprune.cost.latency_table import LatencyTable
+
+    rows = [
+        dict(
+            op="conv", c_in=c, c_out=c, kernel=3, stride=1, groups=4, h_in=8, w_in=8, batch=1,
+            runtime="ort", threads=1, dtype="float32", latency_ms_median=0.01 * c,
+            latency_ms_p90=0.01 * c, n_runs=1,
+        )
+        for c in (4, 16, 32, 48, 64)
+    ]  # fmt: skip
+    table = LatencyTable(pd.DataFrame(rows), alignment=16)
+    assert abs(table.lookup("conv", 56, 56, 3, 1, 8, 8, 4) - 0.56) < 1e-9  # was 0.04
+    assert abs(table.lookup("conv", 48, 48, 3, 1, 8, 8, 4) - 0.48) < 1e-9
+    why = table.inexact("conv", 56, 56, 3, 1, 8, 8, 4)
+    assert why == "channels 56: 1 measured row(s) of its alignment class"
+    assert table.inexact("conv", 32, 32, 3, 1, 8, 8, 4) is None
