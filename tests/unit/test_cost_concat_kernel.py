@@ -219,3 +219,4 @@ def test_a_width_whose_alignment_class_has_one_point_is_priced_from_both_classes
     why = table.inexact("conv", 56, 56, 3, 1, 8, 8, 4)
     assert why == "channels 56: 1 measured row(s) of its alignment class"
     assert table.inexact("conv", 32, 32, 3, 1, 8, 8, 4) is None
+    assert table.inexact("conv", 4, 4, 3, 1, 8, 8, 4) is None  # its one point, measured
