@@ -29,6 +29,8 @@ FEATURES = (
     "narrow_share",  # ... of ops with fewer channels than the alignment
 )
 RIDGE = 1e-3
+SAMPLES_PER_FEATURE = 3  # a fit needs this many measured variants per varying feature
+MAX_FACTOR = 2.0  # a fit that moves any fitted variant's ratio by more than this is refused
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,36 @@ def fit_correction(samples: Sequence[RatioSample], date: str = "") -> Correction
         round(float(np.median(after)), 2),
         date,
     )
+
+
+def why_not_fit(samples: Sequence[RatioSample]) -> str | None:
+    """Why a correction fitted on ``samples`` should not be used (None: use it).
+
+    Too few variants for its varying features (an exact fit of noise: 4 runs and 6
+    features once moved a calibration scale by 7e7), a fit that does not beat the table
+    on the variants it did not see (leave-one-out), or one that moves a fitted variant's
+    ratio by more than ``MAX_FACTOR``."""
+    import numpy as np
+
+    x = np.array([[s.features[f] - s.dense_features[f] for f in FEATURES] for s in samples])
+    k = int((x.std(axis=0) > 1e-9).sum())
+    need = SAMPLES_PER_FEATURE * k + 1
+    if len(samples) < max(need, 4):
+        return f"{len(samples)} quiet variants for {k} varying features (needs >= {need})"
+    y = np.array([math.log(s.measured_ratio / s.predicted_ratio) for s in samples])
+    w = _ridge(x, y)
+    if np.max(np.abs(x @ w)) > math.log(MAX_FACTOR):
+        return f"the fit moves a variant's ratio by more than {MAX_FACTOR:g}x"
+    held_out = []
+    for i in range(len(samples)):
+        rest = np.arange(len(samples)) != i
+        wi = _ridge(x[rest], y[rest])
+        held_out.append(abs(math.expm1(-(y[i] - x[i] @ wi))) * 100)
+    before = float(np.median(np.abs(np.expm1(-y)) * 100))
+    after = float(np.median(held_out))
+    if after >= before:
+        return f"left-out variants' ratio error {after:.1f}% is not below the table's {before:.1f}%"
+    return None
 
 
 def _ridge(x, y):

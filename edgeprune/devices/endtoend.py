@@ -200,13 +200,17 @@ def fit_device_correction(profile, points: dict[str, Sequence[Variant]]):
     import math
     from dataclasses import replace
 
-    from edgeprune.cost.correction import fit_correction, rebase_calibration
+    from edgeprune.cost.correction import fit_correction, rebase_calibration, why_not_fit
 
     samples = []
     for name, pts in points.items():
         samples += ratio_samples(name, quiet_runs(pts), profile.calibration.get(name))
-    if len(samples) < 4:
-        return profile
+    reason = why_not_fit(samples) if len(samples) >= 4 else f"{len(samples)} quiet variants"
+    if reason is not None:
+        from edgeprune.log import get_logger
+
+        get_logger("profile").info("no latency correction fitted: %s", reason)
+        return replace(profile, correction=None)
     corr = fit_correction(samples, _dt.date.today().isoformat())
     if corr.fit_ratio_err_after_pct >= corr.fit_ratio_err_before_pct:
         return replace(profile, correction=None)

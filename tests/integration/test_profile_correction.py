@@ -22,18 +22,22 @@ def test_fit_predict_validate_tiny_model(tmp_path, monkeypatch, capsys):
     common = ["--device", "local", "--model", "resnet8", "--out", str(out), "--threads", "1"]
     rc = main(["profile", *common, "--min-time", "0.05", "--calibrate", "9", "--no-progress"])
     assert rc == 0
-    text = capsys.readouterr().out
+    cap = capsys.readouterr()
+    text = cap.out + cap.err
     prof = load_profile(out / "local.yaml")
     corr = prof.correction
-    assert corr is not None, text  # 3 uniform + 9 random variants: a fit that helps
-    assert "correction: fitted on" in text
-    assert corr.models == ("resnet8",) and corr.n >= 4
-    assert corr.fit_ratio_err_after_pct < corr.fit_ratio_err_before_pct
-
-    pred = LatencyPredictor.from_model(create_model("resnet8").eval(), (3, 32, 32), prof)
-    widths = {"layer1.0.conv1": 5, "layer2.0.conv1": 11}
-    factor = math.exp(corr.log_factor(features(pred, widths)))
-    assert pred.total_ms(widths) == pytest.approx(pred.base_ms(widths) * factor)
+    if corr is None:
+        # 12 variants for 6 features: the fit is refused unless it beats the table on the
+        # variants it did not see, and the run says why (never a silent over-fit)
+        assert "no latency correction fitted:" in text, text
+    else:
+        assert "correction: fitted on" in text
+        assert corr.models == ("resnet8",) and corr.n >= 4
+        assert corr.fit_ratio_err_after_pct < corr.fit_ratio_err_before_pct
+        pred = LatencyPredictor.from_model(create_model("resnet8").eval(), (3, 32, 32), prof)
+        widths = {"layer1.0.conv1": 5, "layer2.0.conv1": 11}
+        factor = math.exp(corr.log_factor(features(pred, widths)))
+        assert pred.total_ms(widths) == pytest.approx(pred.base_ms(widths) * factor)
 
     js = tmp_path / "fid.json"
     rc = main(
@@ -46,4 +50,4 @@ def test_fit_predict_validate_tiny_model(tmp_path, monkeypatch, capsys):
         assert isinstance(doc[key], (int, float))
     assert 0 <= doc["ratio_within_10pct"] <= 1 and doc["samples"] == 3
     assert len(doc["load"]) == 2 and doc["timing_note"] is None  # this host is not emulated
-    assert doc["models"]["resnet8"]["correction"] is True
+    assert doc["models"]["resnet8"]["correction"] is (corr is not None)
