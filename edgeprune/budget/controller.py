@@ -358,7 +358,8 @@ PRECISION_RULE = (
     "each precision the device's table measured and whose dense model it predicts faster "
     "than dense fp32 gets its own plan for the budget (relative to dense fp32); the plan "
     "whose measured verification meets the budget and whose quantized model scores best on "
-    "the val split (the same images for every precision) is chosen; a tie goes to fp32"
+    "the val split (the same images for every precision) is chosen (without val data: the "
+    "one that keeps the most FLOPs); a tie goes to fp32"
 )
 
 
@@ -405,11 +406,27 @@ def choose_precision(
             log(f"precision {p}: val score {record[p]['val_score']:.4f}")
         order = {p: i for i, p in enumerate(("fp32", "int8"))}
         best = max(pool, key=lambda p: (record[p]["val_score"], -order.get(p, 9)))
+    elif len(pool) > 1:
+        # nothing to score (no data): the candidate that keeps the most of the model
+        for p in pool:
+            record[p]["flops_kept"] = round(_flops_kept(found[p]), 4)
+        order = {p: i for i, p in enumerate(("fp32", "int8"))}
+        best = max(pool, key=lambda p: (record[p]["flops_kept"], -order.get(p, 9)))
+        log(
+            f"precision {best}: no val data, kept the most FLOPs ({record[best]['flops_kept']:.3f})"
+        )
     else:
         best = pool[0]
     for p in record:
         record[p]["chosen"] = p == best
     return PrecisionChoice(best, found[best], record, PRECISION_RULE)
+
+
+def _flops_kept(res: ControllerResult) -> float:
+    """The share of the dense model's FLOPs a candidate keeps (1.0 when unknown)."""
+    a = res.allocation
+    dense = a.dense_metrics.get("flops") or 0.0
+    return float(a.metrics.get("flops", dense)) / dense if dense else 1.0
 
 
 def _precision_record(res: ControllerResult, dense_ratio: float) -> dict:

@@ -161,6 +161,17 @@ def test_controller_picks_int8_where_it_is_faster(tmp_path):
     assert c["int8"]["dense_ratio_predicted"] < 1.0
 
 
+def test_without_val_data_the_candidate_keeping_the_most_is_chosen(tmp_path):
+    """No data, no score: int8 meets the budget with less pruning, so it is chosen (it had
+    gone to fp32, the first candidate, on MobileNetV2 at 0.5x)."""
+    prof = make_profile(tmp_path, create_model("resnet8").eval(), 0.4)
+    choice = _choose(prof, None)
+    c = choice.to_dict()["candidates"]
+    assert choice.precision == "int8"
+    assert c["int8"]["flops_kept"] > c["fp32"]["flops_kept"]
+    assert "val_score" not in c["int8"]
+
+
 def test_controller_never_picks_int8_where_it_is_slower(tmp_path):
     prof = make_profile(tmp_path, create_model("resnet8").eval(), 1.3, conv_only=False)
     # even a score that prefers int8 cannot choose it: the table rules it out
