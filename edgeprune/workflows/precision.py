@@ -10,7 +10,8 @@ draw of ``PRECISION_VAL_IMAGES`` val images (the same for every precision; the v
 stored class by class) as its deployable ONNX through ONNX Runtime: the fp32 export, or its int8 QDQ model calibrated on 256 training
 images (val held out), after a short common recovery of ``batches`` training batches (0:
 none, the default; with ``--candidates`` K > 1 the structure search's ``candidate_batches``
-fine-tune, distilled like it). The best score wins; a tie goes to fp32.
+fine-tune, distilled like it). The best score wins; a tie goes to fp32; without val data
+the candidate that keeps the most FLOPs.
 """
 
 from __future__ import annotations
