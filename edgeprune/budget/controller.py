@@ -275,6 +275,9 @@ def verify_loop(
             best = ControllerResult(alloc, attempts, m, True)
         if met and position >= 1.0 - cfg.slack:
             break
+        if met and _is_whole(alloc):  # under the landing zone, but nothing left to give back
+            log("the plan keeps the whole model and meets the budget: nothing to loosen")
+            break
         # over: tighten; under the landing zone: loosen. Once one scale landed under the
         # aim and one over, interpolate between them (latency is a staircase in the
         # widths, so a plain multiplicative step can oscillate).
@@ -304,6 +307,12 @@ def verify_loop(
         best.attempts = attempts
         return best
     return ControllerResult(measured, attempts, m, False)
+
+
+def _is_whole(alloc: Allocation) -> bool:
+    """The allocation keeps every channel and block of the dense model."""
+    dense = alloc.dense_metrics.get("flops")
+    return not alloc.dropped_blocks and bool(dense) and alloc.metrics.get("flops", 0) >= dense
 
 
 def _too_wide_to_steer(m, position: float, cfg: ControllerConfig) -> bool:

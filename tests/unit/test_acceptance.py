@@ -118,3 +118,26 @@ def test_one_step_never_moves_the_target_more_than_25_percent():
 def test_a_wide_interval_wholly_over_the_budget_still_tightens():
     res, scales = _run(lambda s: 0.6 * s, halfwidth=lambda call: 0.04 if call == 1 else 0.01)
     assert len(scales) >= 2 and scales[1] < 1.0  # [0.576, 0.624] is over 0.515 whatever
+
+
+def test_a_whole_model_under_the_budget_is_not_loosened_again():
+    """int8 at 0.7x: the dense int8 model already measures 0.52x; loosening a plan that
+    keeps every channel cannot move it, so the first met attempt ends the search."""
+    model = create_model("resnet8").eval()
+    scales = []
+
+    def allocate_at(scale):
+        scales.append(scale)
+        metrics = {"latency_ms": 5.2, "flops": 100.0}
+        return Allocation({}, Plan({}), metrics, {"latency_ms": 10.0, "flops": 100.0}, {}, 0, [])
+
+    res = verify_loop(
+        model,
+        allocate_at,
+        Budget(latency_ratio=0.7, device="x"),
+        torch.randn(1, 3, 32, 32),
+        ControllerConfig(),
+        lambda dense, pruned: _measurement(0.52, 0.01),
+        lambda m: None,
+    )
+    assert scales == [1.0] and res.budget_met_latency
