@@ -153,7 +153,8 @@ def _precision_column(df: pd.DataFrame):
     """The precision of each row: the column's value, ``fp32`` where absent or empty."""
     if "precision" not in df.columns:
         return ["fp32"] * len(df)
-    return df["precision"].fillna("fp32").astype(str).replace("", "fp32")
+    # an all-empty column reads as float NaN: fill on object dtype, not into float64
+    return df["precision"].astype(object).fillna("fp32").astype(str).replace("", "fp32")
 
 
 def table_precisions(df: pd.DataFrame) -> tuple[str, ...]:
