@@ -113,7 +113,8 @@ def run_prunability(
     models = list(cfg.models) or classifier_names()
     path = csv_path(cfg)
     done = {r.model: r for r in read_csv(path) if r.mode == cfg.mode}
-    done = {m: r for m, r in done.items() if r.status not in cfg.rerun}
+    # run again only the selected models' rows of those statuses (the others stay in the CSV)
+    done = {m: r for m, r in done.items() if r.status not in cfg.rerun or m not in models}
     # smallest first (by published parameter count): a cut-off run leaves the giants out
     size = {m: published_params(m) or 0 for m in models if m not in done}
     todo = sorted(size, key=lambda m: (size[m], m)) if cfg.smallest_first else list(size)
