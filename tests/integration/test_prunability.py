@@ -100,3 +100,16 @@ def test_edge_cnns_meet_a_measured_latency_budget(tmp_path):
     for r in rows:
         assert r.status == "ok", (r.model, r.status, r.message)
         assert r.measured_ratio is not None and r.onnx_parity
+
+
+def test_rerun_keeps_the_rows_of_models_not_selected(tmp_path):
+    """--models A --rerun STATUS runs A again and keeps B's row of that status in the CSV."""
+    cfg = PrunabilityConfig(out=str(tmp_path), models=("resnet18", "squeezenet1_1"), timeout_s=1)
+    assert {r.status for r in run_prunability(cfg)} == {"timeout"}
+    again = PrunabilityConfig(
+        out=str(tmp_path), models=("resnet18",), timeout_s=1, rerun=("timeout",)
+    )
+    seen = []
+    run_prunability(again, on_row=seen.append)
+    assert [r.model for r in seen] == ["resnet18"]
+    assert sorted(r.model for r in read_csv(csv_path(cfg))) == ["resnet18", "squeezenet1_1"]
