@@ -372,6 +372,10 @@ PRECISION_RULE = (
 )
 
 
+# a tie between precisions goes to the earlier one here
+_TIE_ORDER = {"fp32": 0, "int8": 1}
+
+
 def offered_precisions(options: list[PrecisionOption]) -> list[PrecisionOption]:
     """fp32, and each other precision whose dense model is predicted faster than fp32's
     (a device where int8 is slower never offers it)."""
@@ -413,14 +417,12 @@ def choose_precision(
         for p in pool:
             record[p]["val_score"] = float(score(p, found[p]))
             log(f"precision {p}: val score {record[p]['val_score']:.4f}")
-        order = {p: i for i, p in enumerate(("fp32", "int8"))}
-        best = max(pool, key=lambda p: (record[p]["val_score"], -order.get(p, 9)))
+        best = max(pool, key=lambda p: (record[p]["val_score"], -_TIE_ORDER.get(p, 9)))
     elif len(pool) > 1:
         # nothing to score (no data): the candidate that keeps the most of the model
         for p in pool:
             record[p]["flops_kept"] = round(_flops_kept(found[p]), 4)
-        order = {p: i for i, p in enumerate(("fp32", "int8"))}
-        best = max(pool, key=lambda p: (record[p]["flops_kept"], -order.get(p, 9)))
+        best = max(pool, key=lambda p: (record[p]["flops_kept"], -_TIE_ORDER.get(p, 9)))
         log(
             f"precision {best}: no val data, kept the most FLOPs ({record[best]['flops_kept']:.3f})"
         )
