@@ -266,10 +266,11 @@ def add_precision_args(
         g.add_argument(
             "--precision-batches",
             type=int,
-            default=0,
-            help="auto: training batches of a short common recovery before each precision's "
-            "candidate is scored on val (default 0: none; --candidates > 1 uses "
-            "--candidate-batches)",
+            default=100,
+            help="auto: training batches of a short common recovery, distilled like the "
+            "recovery, before each precision's candidate is scored on val (default 100, "
+            "capped by --limit-batches; 0: none, scoring unrecovered candidates near chance "
+            "after heavy pruning; --candidates > 1 uses --candidate-batches)",
         )
 
 

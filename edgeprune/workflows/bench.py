@@ -65,7 +65,7 @@ class BenchConfig:
     # the pruned rows' deployable precision (see PruneConfig; the dense row stays fp32);
     # auto: each row's controller chooses, the row's ``precision`` says which
     precision: str = "fp32"
-    precision_batches: int = 0  # auto: short common recovery before scoring (PruneConfig)
+    precision_batches: int = 100  # auto: short common recovery before scoring (PruneConfig)
     quantization: object | None = None  # edgeprune.quant.deployable.QuantConfig
 
     def __post_init__(self) -> None:

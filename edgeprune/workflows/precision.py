@@ -8,8 +8,9 @@ ratio budget stays relative to the DENSE FP32 model: int8 plans are verified by 
 quantized pruned ONNX against the dense fp32 ONNX). Each candidate is scored on a seeded
 draw of ``PRECISION_VAL_IMAGES`` val images (the same for every precision; the val split is
 stored class by class) as its deployable ONNX through ONNX Runtime: the fp32 export, or its int8 QDQ model calibrated on 256 training
-images (val held out), after a short common recovery of ``batches`` training batches (0:
-none, the default; with ``--candidates`` K > 1 the structure search's ``candidate_batches``
+images (val held out), after a short common recovery of ``batches`` training batches (default
+100, distilled like the recovery; 0: none, which compares unrecovered candidates that sit near
+chance after heavy pruning; with ``--candidates`` K > 1 the structure search's ``candidate_batches``
 fine-tune, distilled like it). The best score wins; a tie goes to fp32; without val data
 the candidate that keeps the most FLOPs.
 """

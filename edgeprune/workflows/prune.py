@@ -67,8 +67,9 @@ class PruneConfig:
     overwrite: bool = False  # clear a non-empty ``out`` first (else it is refused)
     accuracy_search_steps: int = 6
     # --precision auto: training batches of the short common recovery before each candidate
-    # precision is scored on val (0: none; --candidates K > 1: candidate_batches)
-    precision_batches: int = 0
+    # precision is scored on val (0: none; --candidates K > 1: candidate_batches). Without
+    # it the candidates are compared before any recovery, near chance after heavy pruning
+    precision_batches: int = 100
     # recovery training (epochs, limit_batches, seed come from the fields above); None: SGD
     # with a cosine schedule at ``lr``
     recovery: object | None = None  # edgeprune.train.TrainConfig
@@ -589,6 +590,8 @@ def _precision_trainer(cfg: PruneConfig):
     from edgeprune.workflows.precision import short_trainer
 
     batches = cfg.candidate_batches if cfg.candidates > 1 else cfg.precision_batches
+    if cfg.limit_batches is not None:
+        batches = min(batches, cfg.limit_batches)
     if batches <= 0 or not cfg.data_root:
         return None
     from edgeprune.data import DataOptions, build_loader
