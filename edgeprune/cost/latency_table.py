@@ -47,7 +47,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from edgeprune.errors import UserError
 
@@ -77,6 +77,7 @@ ACTIVATION_OPS = ("hardsigmoid", "hardswish", "silu", "sigmoid", "gelu")
 ELEMENTWISE_OPS = ACTIVATION_OPS + ("mul", "shuffle", "concat", "layernorm")
 KNOWN_OPS = ("conv", "dwconv", "add", "pad_shortcut", "pool", "maxpool", "linear") + ELEMENTWISE_OPS
 KNOWN_DTYPES = ("float32", "float16", "int8")
+_DIAGONAL_OPS = ("dwconv", "add", "pool", "maxpool") + ELEMENTWISE_OPS  # may price c_in != c_out
 _INT_COLUMNS = ("c_in", "c_out", "kernel", "stride", "groups", "h_in", "w_in", "batch", "threads")
 
 FamilyKey = tuple  # (op, kernel, stride, h_in, w_in, groups, kernel_w)
@@ -91,6 +92,33 @@ def family_key(
     g = int(groups) if op == "conv" else 1
     kw = int(kernel_w) if kernel_w and int(kernel_w) != int(kernel) else 0
     return (op, int(kernel), int(stride), int(h_in), int(w_in), max(1, g), kw)
+
+
+class OpKey(NamedTuple):
+    """One op configuration a table prices: :meth:`LatencyTable.lookup`'s arguments."""
+
+    op: str
+    c_in: int
+    c_out: int
+    kernel: int
+    stride: int
+    h_in: int
+    w_in: int
+    groups: int = 1
+    kernel_w: int = 0
+
+    def family(self) -> FamilyKey:
+        """The family it belongs to (see :func:`family_key`)."""
+        return family_key(
+            self.op, self.kernel, self.stride, self.h_in, self.w_in, self.groups, self.kernel_w
+        )
+
+    def where(self) -> str:
+        """The family in words, for messages."""
+        g = f" groups={self.groups}" if self.op == "conv" and self.groups > 1 else ""
+        kw = self.kernel_w
+        kk = f"{self.kernel}x{kw}" if kw and kw != self.kernel else f"{self.kernel}"
+        return f"{self.op}{g} k={kk} s={self.stride} at {self.h_in}x{self.w_in}"
 
 
 def kernel_w_column(df: pd.DataFrame) -> list[int]:
@@ -237,96 +265,65 @@ class LatencyTable:
         """The family keys this table covers."""
         return sorted(self._families)
 
-    def has_family(
-        self,
-        op: str,
-        kernel: int,
-        stride: int,
-        h_in: int,
-        w_in: int,
-        groups: int = 1,
-        kernel_w: int = 0,
-    ) -> bool:
-        return family_key(op, kernel, stride, h_in, w_in, groups, kernel_w) in self._families
+    def has_family(self, op: str, *family: int) -> bool:
+        """Whether a row measured the family ``(op, kernel, stride, h_in, w_in, groups=1,
+        kernel_w=0)`` (:func:`family_key`'s arguments)."""
+        return family_key(op, *family) in self._families
 
-    def lookup(
-        self,
-        op: str,
-        c_in: int,
-        c_out: int,
-        kernel: int,
-        stride: int,
-        h_in: int,
-        w_in: int,
-        groups: int = 1,
-        kernel_w: int = 0,
-    ) -> float:
-        """Latency in ms of one op, interpolated; ``UserError`` when outside the table."""
-        key = (op, c_in, c_out, kernel, stride, h_in, w_in, groups, kernel_w)
-        hit = self._memo.get(key)
+    def lookup(self, op: str, *fields: int) -> float:
+        """Latency in ms of one op, :class:`OpKey`'s fields in order (``op, c_in, c_out, kernel,
+        stride, h_in, w_in, groups=1, kernel_w=0``), interpolated; ``UserError`` when outside
+        the table."""
+        memo_key = (op,) + fields  # the hot path: a memo hit builds no OpKey
+        hit = self._memo.get(memo_key)
         if hit is not None:
             return hit
-        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in, groups, kernel_w))
+        key = OpKey(*memo_key)
+        fam = self._families.get(key.family())
         if fam is None:
-            g = f" groups={groups}" if op == "conv" and groups > 1 else ""
-            kk = f"{kernel}x{kernel_w}" if kernel_w and kernel_w != kernel else f"{kernel}"
             raise UserError(
-                f"{self.source} has no entry for {op}{g} k={kk} s={stride} at "
-                f"{h_in}x{w_in}; profile this model with 'edgeprune profile --model ...' first"
+                f"{self.source} has no entry for {key.where()}; "
+                "profile this model with 'edgeprune profile --model ...' first"
             )
+        if fam.diagonal and key.c_in != key.c_out and key.op not in _DIAGONAL_OPS:
+            raise UserError(f"{self.source}: {key.op} rows have c_in == c_out only")
+        brackets = self._brackets(fam, key)
         if fam.diagonal:
-            diagonal_ops = ("dwconv", "add", "pool", "maxpool") + ELEMENTWISE_OPS
-            if c_in != c_out and op not in diagonal_ops:
-                raise UserError(f"{self.source}: {op} rows have c_in == c_out only")
-            lo, hi, t = self._bracket(fam.cin, c_in, op, "channels")
-            val = max(0.0, (1 - t) * fam.values[(lo, lo)] + t * fam.values[(hi, hi)])
+            ((lo, hi, t, _),) = brackets
+            val = (1 - t) * fam.values[(lo, lo)] + t * fam.values[(hi, hi)]
         else:
-            ilo, ihi, ti = self._bracket(fam.cin, c_in, op, "c_in")
-            olo, ohi, to = self._bracket(fam.cout, c_out, op, "c_out")
-            where = f"{op} k={kernel} s={stride} at {h_in}x{w_in}"
-            v00 = self._corner(fam, ilo, olo, where)
-            v01 = self._corner(fam, ilo, ohi, where)
-            v10 = self._corner(fam, ihi, olo, where)
-            v11 = self._corner(fam, ihi, ohi, where)
+            (ilo, ihi, ti, _), (olo, ohi, to, _) = brackets
+            v00 = self._corner(fam, ilo, olo)
+            v01 = self._corner(fam, ilo, ohi)
+            v10 = self._corner(fam, ihi, olo)
+            v11 = self._corner(fam, ihi, ohi)
             val = (1 - ti) * ((1 - to) * v00 + to * v01) + ti * ((1 - to) * v10 + to * v11)
-            val = max(0.0, val)
-        self._memo[key] = val
+        val = max(0.0, val)
+        self._memo[memo_key] = val
         return val
 
-    def inexact(
-        self,
-        op: str,
-        c_in: int,
-        c_out: int,
-        kernel: int,
-        stride: int,
-        h_in: int,
-        w_in: int,
-        groups: int = 1,
-        kernel_w: int = 0,
-    ) -> str | None:
-        """Why :meth:`lookup` of this configuration is not inside its measured rows
-        (channels extrapolated beyond them or taken from the other alignment class, or no
-        row of its family at all); None when it is (a grid corner filled by the family's
-        fitted surface counts as inside)."""
-        fam = self._families.get(family_key(op, kernel, stride, h_in, w_in, groups, kernel_w))
+    def inexact(self, op: str, *fields: int) -> str | None:
+        """Why :meth:`lookup` of these arguments is not inside its measured rows (channels
+        extrapolated beyond them or taken from the other alignment class, or no row of its
+        family at all); None when it is (a grid corner filled by the family's fitted surface
+        counts as inside)."""
+        key = OpKey(op, *fields)
+        fam = self._families.get(key.family())
         if fam is None:
             return "no row of its op family"
-        why = []
-        axes = [("channels", fam.cin, c_in)] if fam.diagonal else []
-        axes = axes or [("c_in", fam.cin, c_in), ("c_out", fam.cout, c_out)]
-        for what, store, c in axes:
-            grid = self._grid(store, c)
-            if c in store[self.aligned(c)]:
-                continue  # measured at this very width (a fixed input: 3 channels, 1000 classes)
-            if len(store[self.aligned(c)]) < 2:
-                n = len(store[self.aligned(c)])
-                why.append(f"{what} {c}: {n} measured row(s) of its alignment class")
-            elif not grid[0] <= c <= grid[-1]:
-                why.append(f"{what} {c} extrapolated beyond the measured {grid[0]}..{grid[-1]}")
-        return "; ".join(why) or None
+        return "; ".join(b[3] for b in self._brackets(fam, key) if b[3]) or None
 
-    def _corner(self, fam: _Family, ci: int, co: int, where: str) -> float:
+    def _brackets(self, fam: _Family, key: OpKey) -> list[tuple[int, int, float, str | None]]:
+        """:meth:`_bracket` of each channel axis of ``key``: one (channels) in a diagonal
+        family, else c_in and c_out."""
+        if fam.diagonal:
+            return [self._bracket(fam.cin, key.c_in, "channels")]
+        return [
+            self._bracket(fam.cin, key.c_in, "c_in"),
+            self._bracket(fam.cout, key.c_out, "c_out"),
+        ]
+
+    def _corner(self, fam: _Family, ci: int, co: int) -> float:
         """A grid value; a missing one (grids of several layers overlap) comes from a
         least-squares surface ``p0 + p1*ci + p2*co + p3*ci*co`` over the family's points of
         the same alignment classes, else over all its points, else ``p0 + p3*ci*co``, else
@@ -352,27 +349,30 @@ class LatencyTable:
             return lat * ci * co / (a * b)
         return max(0.0, coef[0] + coef[1] * ci + coef[2] * co + coef[3] * ci * co)
 
-    def _grid(self, store: dict[bool, list[int]], c: int) -> list[int]:
-        """The points ``c`` is priced between: its alignment class's, or both classes' when
-        its own has fewer than two (a grouped conv's unaligned widths: one point, 4 of 64,
-        priced 56 as if it were 4)."""
-        own = store[self.aligned(c)]
-        return own if len(own) >= 2 else sorted(set(own) | set(store[not self.aligned(c)]))
-
-    def _bracket(self, store: dict[bool, list[int]], c: int, op: str, what: str):
-        """(lo, hi, t) with value ``(1 - t) * v[lo] + t * v[hi]``: interpolation between the
-        grid points of ``c``'s alignment class (both classes' when it has fewer than two); beyond
+    def _bracket(
+        self, store: dict[bool, list[int]], c: int, what: str
+    ) -> tuple[int, int, float, str | None]:
+        """(lo, hi, t, why) with value ``(1 - t) * v[lo] + t * v[hi]``: interpolation between
+        the grid points of ``c``'s alignment class (both classes' when it has fewer than two: a
+        grouped conv's unaligned widths, one point, 4 of 64, priced 56 as if it were 4); beyond
         the measured range, linear extrapolation from the two nearest points (the value of
-        the only point when there is one); callers clamp the result at 0."""
-        grid = self._grid(store, c)
-        if len(grid) == 1:
-            return grid[0], grid[0], 0.0
+        the only point when there is one); callers clamp the result at 0. ``why`` says (with
+        ``what``, the axis) why that is not inside the measured rows; None when it is."""
+        own = store[self.aligned(c)]
+        grid = own if len(own) >= 2 else sorted(set(own) | set(store[not self.aligned(c)]))
         i = bisect.bisect_left(grid, c)
         if i < len(grid) and grid[i] == c:
-            return c, c, 0.0
+            return c, c, 0.0, None  # measured at this very width (3 channels, 1000 classes)
+        why = None
+        if len(own) < 2:
+            why = f"{what} {c}: {len(own)} measured row(s) of its alignment class"
+        elif not grid[0] <= c <= grid[-1]:
+            why = f"{what} {c} extrapolated beyond the measured {grid[0]}..{grid[-1]}"
+        if len(grid) == 1:
+            return grid[0], grid[0], 0.0, why
         j = min(max(i, 1), len(grid) - 1)  # the bracket, or the nearest two beyond the ends
         lo, hi = grid[j - 1], grid[j]
-        return lo, hi, (c - lo) / (hi - lo)
+        return lo, hi, (c - lo) / (hi - lo), why
 
 
 def _fit_product(pts):
