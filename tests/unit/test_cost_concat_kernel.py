@@ -8,14 +8,14 @@ import copy
 import pandas as pd
 import pytest
 import torch
+from hand_profiles import hand_profile, hand_table
 from torch import nn
 
 from edgeprune.budget.costmodel import CostModel
 from edgeprune.cost import count
 from edgeprune.cost.latency import LatencyPredictor
 from edgeprune.cost.ops import extract_ops, resolve_op
-from edgeprune.devices.profile import DeviceProfile, Identity, Provenance, TableRef
-from edgeprune.devices.sweep import TABLE_COLUMNS, plan_jobs
+from edgeprune.devices.sweep import plan_jobs
 from edgeprune.errors import UserError
 from edgeprune.surgery import Plan, apply_plan_, prunable_layers
 
@@ -42,34 +42,16 @@ class Inception(nn.Module):
         return self.head(x).mean((2, 3))
 
 
+def _cost(key, _):
+    """A conv at 0.001 ms x c_in x c_out x its kernel's area as measured (a 1x7 job's rows
+    cost 7, a 7x7 one's 49), any other op at 0.001 ms x c_in."""
+    if key.op == "conv":
+        return 0.001 * key.c_in * key.c_out * key.kernel * (key.kernel_w or key.kernel)
+    return 0.001 * key.c_in
+
+
 def _profile(tmp_path, ops):
-    """A hand-made table: a conv at 0.001 ms x c_in x c_out x its kernel's area as measured
-    (a 1x7 job's rows cost 7, a 7x7 one's 49), any other op at 0.001 ms x c_in."""
-    rows = []
-    for job in plan_jobs(ops, alignment=1):
-        for op, ci, co, k, s, h, w in job.keys():
-            lat = 0.001 * ci * co * k * (job.kernel_w or k) if op == "conv" else 0.001 * ci
-            rows.append(
-                dict(
-                    op=op, c_in=ci, c_out=co, kernel=k, stride=s,
-                    groups=ci if op == "dwconv" else job.groups, h_in=h, w_in=w, batch=1,
-                    runtime="ort", threads=1, dtype="float32", latency_ms_median=lat,
-                    latency_ms_p90=lat, n_runs=1, method="hand", chain=1,
-                    kernel_w=job.kernel_w,
-                )
-            )  # fmt: skip
-    return _profile_from(tmp_path, pd.DataFrame(rows, columns=list(TABLE_COLUMNS)))
-
-
-def _profile_from(tmp_path, df):
-    df.to_csv(tmp_path / "t.csv", index=False)
-    return DeviceProfile(
-        name="hand",
-        identity=Identity(arch="x86_64", threads=1),
-        channel_alignment=1,
-        tables=(TableRef("t.csv", Provenance("estimated", method="hand-made test table")),),
-        path=str(tmp_path / "hand.yaml"),
-    )
+    return hand_profile(tmp_path, hand_table(ops, _cost))
 
 
 def _halved(groups):
@@ -164,14 +146,14 @@ def test_a_non_square_kernel_is_measured_and_priced_with_its_real_shape(tmp_path
     assert abs(pred.op_cost(ops["b"]) - 0.001 * 8 * 8 * 7) < 1e-9
     assert abs(pred.op_cost(ops["c"]) - 0.001 * 8 * 8) < 1e-9
     # a table measured before (square rows only) does not price it, and resumes it
-    df = pd.read_csv(tmp_path / "t.csv")
+    df = pd.read_csv(tmp_path / "hand.csv")
     square = df[df["kernel_w"].fillna(0) == 0].drop(columns=["kernel_w"])
     assert all(k[-1] == 0 for k in done_keys(square))
     assert not all(
         (j.precision, *k, j.groups, j.kernel_w) in done_keys(square) for j in jobs for k in j.keys()
     )
     with pytest.raises(UserError, match="1x7"):
-        LatencyPredictor(list(ops.values()), _profile_from(tmp_path, square))
+        LatencyPredictor(list(ops.values()), hand_profile(tmp_path, square))
 
 
 def test_ops_priced_beyond_the_measured_rows_are_named(tmp_path):
@@ -182,10 +164,10 @@ def test_ops_priced_beyond_the_measured_rows_are_named(tmp_path):
     full = LatencyPredictor(ops, _profile(tmp_path, ops))
     assert full.not_predicted() == []
     assert full.not_predicted({"a1.0": 3, "b2.0": 5}) == []
-    df = pd.read_csv(tmp_path / "t.csv")
+    df = pd.read_csv(tmp_path / "hand.csv")
     head = (df["op"] == "conv") & (df["kernel"] == 1) & (df["h_in"] == 8)
     cut = df[~(head & ((df["c_in"] > 9) | (df["c_out"] > 9)))]  # 1x1 convs at 8x8: <= 9
-    pred = LatencyPredictor(ops, _profile_from(tmp_path, cut))
+    pred = LatencyPredictor(ops, hand_profile(tmp_path, cut))
     lines = pred.not_predicted()
     assert {line.split(" ")[0] for line in lines} == {"b1.0", "head"}
     assert "c_in 20 extrapolated beyond the measured 1..9" in lines[0]

@@ -4,9 +4,9 @@ count budgets landing at or under their limit on exact counts."""
 
 import copy
 
-import pandas as pd
 import pytest
 import torch
+from hand_profiles import hand_profile, hand_table
 from torch import nn
 
 from edgeprune.budget import Budget
@@ -16,8 +16,6 @@ from edgeprune.budget.costmodel import CostModel
 from edgeprune.cost import count
 from edgeprune.cost.latency import LatencyPredictor
 from edgeprune.cost.ops import extract_ops
-from edgeprune.devices.profile import DeviceProfile, Identity, Provenance, TableRef
-from edgeprune.devices.sweep import TABLE_COLUMNS, plan_jobs
 from edgeprune.errors import UserError
 from edgeprune.methods.l1 import l1_group_scores
 from edgeprune.models import create_model
@@ -123,28 +121,7 @@ class TinyVGG(nn.Module):
 
 def _hand_profile(tmp_path, ops, drop_op=None):
     """A profile whose hand-made table prices every job of ``ops`` as 0.001 ms x c_in."""
-    rows = []
-    for job in plan_jobs(ops, alignment=1):
-        for op, ci, co, k, s, h, w in job.keys():
-            if op == drop_op:
-                continue
-            lat = 0.001 * ci
-            rows.append(
-                dict(
-                    op=op, c_in=ci, c_out=co, kernel=k, stride=s,
-                    groups=ci if op == "dwconv" else job.groups, h_in=h, w_in=w, batch=1,
-                    runtime="ort", threads=1, dtype="float32", latency_ms_median=lat,
-                    latency_ms_p90=lat, n_runs=1, method="hand", chain=1,
-                )
-            )  # fmt: skip
-    pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).to_csv(tmp_path / "t.csv", index=False)
-    return DeviceProfile(
-        name="hand",
-        identity=Identity(arch="x86_64", threads=1),
-        channel_alignment=1,
-        tables=(TableRef("t.csv", Provenance("estimated", method="hand-made test table")),),
-        path=str(tmp_path / "hand.yaml"),
-    )
+    return hand_profile(tmp_path, hand_table(ops, lambda key, _: 0.001 * key.c_in, None, drop_op))
 
 
 def _exact(model, plan, size=SIZE):

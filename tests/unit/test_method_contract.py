@@ -7,9 +7,9 @@ from __future__ import annotations
 import copy
 import json
 
-import pandas as pd
 import pytest
 import torch
+from hand_profiles import bilinear_cost, hand_profile, hand_table
 from torch.utils.data import DataLoader, TensorDataset
 
 from edgeprune.budget import Budget
@@ -17,8 +17,7 @@ from edgeprune.budget.costmodel import CostModel
 from edgeprune.cost import count
 from edgeprune.cost.latency import LatencyPredictor
 from edgeprune.cost.ops import extract_ops
-from edgeprune.devices.profile import DeviceProfile, Identity, Provenance, TableRef
-from edgeprune.devices.sweep import TABLE_COLUMNS, plan_jobs
+from edgeprune.devices.profile import DeviceProfile
 from edgeprune.errors import InfeasibleBudget
 from edgeprune.methods import (
     Checkpointer,
@@ -52,32 +51,12 @@ BUDGETS = {
 }
 
 
-def _cost(op, ci, co, k, s, h, w):
-    """Bilinear in (ci, co): grid interpolation is exact (as in test_predictor)."""
-    base = {"conv": 0.01, "add": 0.002, "pad_shortcut": 0.003, "pool": 0.001, "linear": 0.004}
-    return base[op] + ci * co * k * k * h * w / 1e7 + (ci + co) * 1e-4
-
-
 @pytest.fixture(scope="module")
 def profile(tmp_path_factory) -> DeviceProfile:
     """A hand-made device: one latency table covering every ResNet-8 op and width."""
-    root = tmp_path_factory.mktemp("device")
-    rows = []
-    for job in plan_jobs(extract_ops(create_model("resnet8"), SIZE), alignment=1):
-        for op, ci, co, k, s, h, w in job.keys():
-            lat = _cost(op, ci, co, k, s, h, w)
-            rows.append(
-                dict(op=op, c_in=ci, c_out=co, kernel=k, stride=s, groups=1, h_in=h, w_in=w)
-                | dict(batch=1, runtime="ort", threads=1, dtype="float32", n_runs=1, chain=1)
-                | dict(latency_ms_median=lat, latency_ms_p90=lat, method="hand")
-            )
-    pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).to_csv(root / "t.csv", index=False)
-    return DeviceProfile(
-        name="hand",
-        identity=Identity(arch="x86_64", threads=1),
-        tables=(TableRef("t.csv", Provenance("estimated", method="hand-made test table")),),
-        path=str(root / "hand.yaml"),
-    )
+    ops = extract_ops(create_model("resnet8"), SIZE)
+    table = hand_table(ops, lambda key, _: bilinear_cost(*key[:7]))
+    return hand_profile(tmp_path_factory.mktemp("device"), table)
 
 
 def _loader() -> DataLoader:

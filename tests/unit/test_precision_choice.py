@@ -4,6 +4,7 @@ precision, and the controller's choice between precisions, on hand-made tables."
 import pandas as pd
 import pytest
 import torch
+from hand_profiles import hand_profile, hand_table
 
 from edgeprune.budget import Budget
 from edgeprune.budget.controller import (
@@ -15,15 +16,8 @@ from edgeprune.budget.costmodel import CostModel
 from edgeprune.cost.latency import LatencyPredictor, predict_latency, profile_precisions
 from edgeprune.cost.latency_table import LatencyTable
 from edgeprune.cost.ops import extract_ops
-from edgeprune.devices.profile import (
-    DeviceProfile,
-    Identity,
-    Provenance,
-    TableRef,
-    load_profile,
-    save_profile,
-)
-from edgeprune.devices.sweep import TABLE_COLUMNS, Job, done_keys, int8_twins, plan_jobs
+from edgeprune.devices.profile import Provenance, load_profile
+from edgeprune.devices.sweep import Job, done_keys, int8_twins
 from edgeprune.errors import UserError
 from edgeprune.models import create_model
 from edgeprune.surgery import prunable_layers
@@ -39,47 +33,17 @@ def _cost(op, ci, co, k, h):
 def make_profile(tmp_path, model, int8_factor=None, conv_only=True):
     """fp32 rows from ``_cost``; int8 rows (when ``int8_factor``) the same times the factor
     for convs (other ops as fp32 unless not ``conv_only``)."""
-    rows = []
+
+    def latency(key, precision):
+        lat = _cost(key.op, key.c_in, key.c_out, key.kernel, key.h_in)
+        if precision == "int8" and (key.op == "conv" or not conv_only):
+            lat *= int8_factor
+        return lat
+
     precisions = ["fp32"] + (["int8"] if int8_factor is not None else [])
-    for job in plan_jobs(extract_ops(model, SIZE), alignment=1):
-        for op, ci, co, k, s, h, w in job.keys():
-            for p in precisions:
-                lat = _cost(op, ci, co, k, h)
-                if p == "int8" and (op == "conv" or not conv_only):
-                    lat *= int8_factor
-                rows.append(
-                    dict(
-                        op=op,
-                        c_in=ci,
-                        c_out=co,
-                        kernel=k,
-                        stride=s,
-                        groups=1,
-                        h_in=h,
-                        w_in=w,
-                        batch=1,
-                        runtime="ort",
-                        threads=1,
-                        dtype="float32",
-                        latency_ms_median=lat,
-                        latency_ms_p90=lat,
-                        n_runs=1,
-                        method="hand",
-                        chain=1,
-                        precision=p,
-                    )
-                )
-    name = f"t{int8_factor}.csv"
-    pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).to_csv(tmp_path / name, index=False)
-    prof = DeviceProfile(
-        name="hand",
-        identity=Identity(arch="x86_64", threads=1),
-        channel_alignment=1,
-        tables=(TableRef(name, Provenance("measured", host="test", date="2026-12-01")),),
-        path=str(tmp_path / f"hand{int8_factor}.yaml"),
-    )
-    save_profile(prof, prof.path)
-    return load_profile(prof.path)
+    table = hand_table(extract_ops(model, SIZE), latency, precisions)
+    measured = Provenance("measured", host="test", date="2026-12-01")
+    return load_profile(hand_profile(tmp_path, table, f"hand{int8_factor}", None, measured).path)
 
 
 def test_old_tables_read_as_fp32_and_rpi3_has_no_int8():

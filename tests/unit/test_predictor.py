@@ -4,69 +4,22 @@ import copy
 import random
 import time
 
-import pandas as pd
 import pytest
+from hand_profiles import bilinear_cost as cost
+from hand_profiles import hand_profile, hand_table
 
 from edgeprune.cost.latency import LatencyPredictor, predict_latency, predict_ops
 from edgeprune.cost.ops import extract_ops
 from edgeprune.devices.estimate import estimate_rows  # noqa: F401  (import check)
-from edgeprune.devices.profile import (
-    Calibration,
-    DeviceProfile,
-    Identity,
-    Provenance,
-    TableRef,
-    save_profile,
-)
-from edgeprune.devices.sweep import TABLE_COLUMNS, plan_jobs
+from edgeprune.devices.profile import Calibration, DeviceProfile, Identity
 from edgeprune.errors import UserError
 from edgeprune.models import create_model
 
 
-def cost(op, ci, co, k, s, h, w):
-    """Bilinear in (ci, co), so grid interpolation reproduces it exactly."""
-    base = {"conv": 0.01, "add": 0.002, "pad_shortcut": 0.003, "pool": 0.001, "linear": 0.004}
-    return base[op] + ci * co * k * k * h * w / 1e7 + (ci + co) * 1e-4
-
-
 def make_profile(tmp_path, model, size=(3, 32, 32), calibration=None):
     ops = extract_ops(model, size)
-    rows = []
-    for job in plan_jobs(ops, alignment=1):
-        for op, ci, co, k, s, h, w in job.keys():
-            lat = cost(op, ci, co, k, s, h, w)
-            rows.append(
-                dict(
-                    op=op,
-                    c_in=ci,
-                    c_out=co,
-                    kernel=k,
-                    stride=s,
-                    groups=1,
-                    h_in=h,
-                    w_in=w,
-                    batch=1,
-                    runtime="ort",
-                    threads=1,
-                    dtype="float32",
-                    latency_ms_median=lat,
-                    latency_ms_p90=lat,
-                    n_runs=1,
-                    method="hand",
-                    chain=1,
-                )
-            )
-    pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).to_csv(tmp_path / "t.csv", index=False)
-    prof = DeviceProfile(
-        name="hand",
-        identity=Identity(arch="x86_64", threads=1),
-        channel_alignment=1,
-        tables=(TableRef("t.csv", Provenance("estimated", method="hand-made test table")),),
-        calibration=calibration or {},
-        path=str(tmp_path / "hand.yaml"),
-    )
-    save_profile(prof, prof.path)
-    return prof, ops
+    table = hand_table(ops, lambda key, _: cost(*key[:7]))
+    return hand_profile(tmp_path, table, calibration=calibration), ops
 
 
 def expected(ops, widths=None):
