@@ -146,7 +146,10 @@ def recover(
         info["top1_pruned"] = _eval_top1(pruned, ctx)
         info["mimic_loss_before"] = mean_mimic_loss(net, batches)
         if cfg.recover_epochs > 0:
-            info["recover_history"] = reconstruct_(net, ctx.train_loader, cfg, ctx.limit_batches)
+            ctx.log(f"onestep: reconstruction ({cfg.recover_epochs} epoch(s), mimic {cfg.mimic})")
+            info["recover_history"] = reconstruct_(
+                net, ctx.train_loader, cfg, ctx.limit_batches, ctx.log
+            )
         info["mimic_loss_after"] = mean_mimic_loss(net, batches)
     finally:
         net.remove()

@@ -121,8 +121,11 @@ def mean_mimic_loss(net: MimicNet, batches: list[torch.Tensor]) -> float:
     return total / max(1, len(batches))
 
 
-def reconstruct_(net: MimicNet, loader, cfg, limit_batches: int | None = None) -> list[dict]:
-    """Train the student on the mimic loss (Adam, lr / 10 every ``recover_lr_step`` epochs)."""
+def reconstruct_(
+    net: MimicNet, loader, cfg, limit_batches: int | None = None, log=None
+) -> list[dict]:
+    """Train the student on the mimic loss (Adam, lr / 10 every ``recover_lr_step`` epochs);
+    ``log(line)`` after each epoch."""
     from edgeprune.train import TrainConfig, TrainHooks, train
 
     e = cfg.recover_epochs
@@ -137,7 +140,15 @@ def reconstruct_(net: MimicNet, loader, cfg, limit_batches: int | None = None) -
         limit_batches=limit_batches,
         progress=False,
     )
+
+    def on_epoch_end(_m, epoch: int, record: dict) -> None:
+        if log is not None:
+            loss, secs = record.get("train_loss", float("nan")), record.get("time_s", 0.0)
+            log(f"onestep: reconstruction epoch {epoch + 1}/{e}: loss {loss:.4g} ({secs:.0f} s)")
+
     hooks = TrainHooks(
-        params=lambda m: trainable_params(m.student), extra_loss=lambda m, _o: m.mimic_loss()
+        params=lambda m: trainable_params(m.student),
+        extra_loss=lambda m, _o: m.mimic_loss(),
+        on_epoch_end=on_epoch_end,
     )
     return train(net, loader, tcfg, hooks=hooks).history
