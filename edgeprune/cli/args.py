@@ -165,6 +165,18 @@ def ssh_options_from_args(args: argparse.Namespace):
     )
 
 
+def check_run_args(args: argparse.Namespace) -> None:
+    """Refuse (UserError) prune/bench counts out of range: epochs, candidates, batches."""
+    from edgeprune.errors import UserError
+
+    if args.epochs < 0:
+        raise UserError("--epochs must be >= 0")
+    if args.candidates < 1 or args.candidate_batches < 1:
+        raise UserError("--candidates and --candidate-batches must be >= 1")
+    if args.precision_batches < 0:
+        raise UserError("--precision-batches must be >= 0")
+
+
 def run_options_from_args(args: argparse.Namespace) -> dict:
     """The options prune and bench share, by their PruneConfig/BenchConfig field names:
     weights, device and SSH, data, seed, distillation, candidates and precision."""

@@ -13,6 +13,7 @@ from edgeprune.cli.args import (
     add_recovery_args,
     add_ssh_args,
     add_timing_args,
+    check_run_args,
     run_options_from_args,
 )
 
@@ -114,12 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.errors import UserError
     from edgeprune.workflows.bench import BenchConfig, run_bench
 
-    if args.epochs < 0:
-        raise UserError("--epochs must be >= 0")
-    if args.candidates < 1 or args.candidate_batches < 1:
-        raise UserError("--candidates and --candidate-batches must be >= 1")
-    if args.precision_batches < 0:
-        raise UserError("--precision-batches must be >= 0")
+    check_run_args(args)
     kind = "latency" if args.latency_budgets else "flops"
     cfg = BenchConfig(
         model=args.model,

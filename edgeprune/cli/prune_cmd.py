@@ -13,6 +13,7 @@ from edgeprune.cli.args import (
     add_recovery_args,
     add_ssh_args,
     add_timing_args,
+    check_run_args,
     run_options_from_args,
 )
 from edgeprune.methods.base import list_methods
@@ -93,15 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.budget import budget_from_args
     from edgeprune.budget.allocator import AllocatorConfig
     from edgeprune.budget.controller import ControllerConfig
-    from edgeprune.errors import UserError
     from edgeprune.workflows.prune import PruneConfig, run_prune, summary
 
-    if args.epochs < 0:
-        raise UserError("--epochs must be >= 0")
-    if args.candidates < 1 or args.candidate_batches < 1:
-        raise UserError("--candidates and --candidate-batches must be >= 1")
-    if args.precision_batches < 0:
-        raise UserError("--precision-batches must be >= 0")
+    check_run_args(args)
     options = parse_options(args.opt)
     from edgeprune.methods import method_class
     from edgeprune.methods.presets import apply_preset

@@ -3,8 +3,11 @@ and bench hands them to every row's PruneConfig (RUN_OPTIONS)."""
 
 from dataclasses import fields
 
+import pytest
+
 from edgeprune.cli.args import run_options_from_args
 from edgeprune.cli.main import build_parser
+from edgeprune.errors import UserError
 from edgeprune.workflows.bench import RUN_OPTIONS, BenchConfig, _prune_config
 from edgeprune.workflows.prune import PruneConfig
 
@@ -44,3 +47,21 @@ def test_every_bench_row_runs_with_the_bench_run_options(tmp_path):
         assert {f: getattr(pc, f) for f in RUN_OPTIONS} == {
             f: getattr(bench, f) for f in RUN_OPTIONS
         }
+
+
+@pytest.mark.parametrize(
+    "command, budget", [("prune", "--flops-budget"), ("bench", "--flops-budgets")]
+)
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--epochs", "-1"),
+        ("--candidates", "0"),
+        ("--candidate-batches", "0"),
+        ("--precision-batches", "-1"),
+    ],
+)
+def test_prune_and_bench_refuse_the_same_counts(command, budget, flag, value):
+    args = build_parser().parse_args([command, budget, "0.5x", *ARGV, flag, value])
+    with pytest.raises(UserError, match=flag):
+        args._run(args)
