@@ -91,9 +91,7 @@ def add_distill_args(p: argparse.ArgumentParser) -> None:
         help="recovery learns from the dense model: kd (softened logits + labels), feat (kd "
         "plus attention maps of the stages), none (labels only) (default %(default)s)",
     )
-    g.add_argument(
-        "--distill-temperature", type=float, default=4.0, help="softening T (default 4)"
-    )
+    g.add_argument("--distill-temperature", type=float, default=4.0, help="softening T (default 4)")
     g.add_argument(
         "--distill-alpha",
         type=float,
@@ -164,6 +162,41 @@ def ssh_options_from_args(args: argparse.Namespace):
         retries=args.retries,
         ssh_config=args.ssh_config,
         verbose=args.verbose,
+    )
+
+
+def check_run_args(args: argparse.Namespace) -> None:
+    """Refuse (UserError) prune/bench counts out of range: epochs, candidates, batches."""
+    from edgeprune.errors import UserError
+
+    if args.epochs < 0:
+        raise UserError("--epochs must be >= 0")
+    if args.candidates < 1 or args.candidate_batches < 1:
+        raise UserError("--candidates and --candidate-batches must be >= 1")
+    if args.precision_batches < 0:
+        raise UserError("--precision-batches must be >= 0")
+
+
+def run_options_from_args(args: argparse.Namespace) -> dict:
+    """The options prune and bench share, by their PruneConfig/BenchConfig field names:
+    weights, device and SSH, data, seed, distillation, candidates and precision."""
+    return dict(
+        weights=args.weights,
+        trust_pickle=args.trust_pickle,
+        device=args.device,
+        host=args.host,
+        key=args.key,
+        remote_python=args.remote_python,
+        ssh=ssh_options_from_args(args),
+        data_root=args.data_root,
+        limit_batches=args.limit_batches,
+        seed=args.seed,
+        distill=distill_config_from_args(args),
+        candidates=args.candidates,
+        candidate_batches=args.candidate_batches,
+        precision=args.precision,
+        precision_batches=args.precision_batches,
+        quantization=quant_config_from_args(args),
     )
 
 

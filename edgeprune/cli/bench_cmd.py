@@ -13,9 +13,8 @@ from edgeprune.cli.args import (
     add_recovery_args,
     add_ssh_args,
     add_timing_args,
-    distill_config_from_args,
-    quant_config_from_args,
-    ssh_options_from_args,
+    check_run_args,
+    run_options_from_args,
 )
 
 
@@ -116,12 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.errors import UserError
     from edgeprune.workflows.bench import BenchConfig, run_bench
 
-    if args.epochs < 0:
-        raise UserError("--epochs must be >= 0")
-    if args.candidates < 1 or args.candidate_batches < 1:
-        raise UserError("--candidates and --candidate-batches must be >= 1")
-    if args.precision_batches < 0:
-        raise UserError("--precision-batches must be >= 0")
+    check_run_args(args)
     kind = "latency" if args.latency_budgets else "flops"
     cfg = BenchConfig(
         model=args.model,
@@ -129,25 +123,10 @@ def run(args: argparse.Namespace) -> int:
         methods=tuple(_split(args.methods)),
         budgets=tuple(_split(args.latency_budgets or args.flops_budgets)),
         budget_kind=kind,
-        device=args.device,
-        weights=args.weights,
-        trust_pickle=args.trust_pickle,
-        data_root=args.data_root,
         recovery_epochs=args.epochs,
-        limit_batches=args.limit_batches,
-        seed=args.seed,
         verify_min_time_s=args.min_time,
         method_options=preset_options(args.methods, getattr(args, "preset", None), args.opt),
-        host=args.host,
-        key=args.key,
-        remote_python=args.remote_python,
-        ssh=ssh_options_from_args(args),
-        distill=distill_config_from_args(args),
-        candidates=args.candidates,
-        candidate_batches=args.candidate_batches,
-        precision=args.precision,
-        precision_batches=args.precision_batches,
-        quantization=quant_config_from_args(args),
+        **run_options_from_args(args),
     )
     if not cfg.methods or not cfg.budgets:
         raise UserError("give at least one method and one budget")

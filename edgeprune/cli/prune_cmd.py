@@ -13,9 +13,8 @@ from edgeprune.cli.args import (
     add_recovery_args,
     add_ssh_args,
     add_timing_args,
-    distill_config_from_args,
-    quant_config_from_args,
-    ssh_options_from_args,
+    check_run_args,
+    run_options_from_args,
 )
 from edgeprune.methods.base import list_methods
 
@@ -95,15 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.budget import budget_from_args
     from edgeprune.budget.allocator import AllocatorConfig
     from edgeprune.budget.controller import ControllerConfig
-    from edgeprune.errors import UserError
     from edgeprune.workflows.prune import PruneConfig, run_prune, summary
 
-    if args.epochs < 0:
-        raise UserError("--epochs must be >= 0")
-    if args.candidates < 1 or args.candidate_batches < 1:
-        raise UserError("--candidates and --candidate-batches must be >= 1")
-    if args.precision_batches < 0:
-        raise UserError("--precision-batches must be >= 0")
+    check_run_args(args)
     options = parse_options(args.opt)
     from edgeprune.methods import method_class
     from edgeprune.methods.presets import apply_preset
@@ -130,34 +123,19 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         method=args.method,
         budget=budget,
-        weights=args.weights,
-        trust_pickle=args.trust_pickle,
-        device=args.device,
-        host=args.host,
-        key=args.key,
-        remote_python=args.remote_python,
-        ssh=ssh_options_from_args(args),
-        data_root=args.data_root,
         epochs=epochs,
         lr=args.lr,
         batch_size=batch_size,
-        limit_batches=args.limit_batches,
         verify=not args.no_verify,
         verify_min_time_s=args.min_time,
         verify_halfwidth=args.verify_halfwidth,
         verify_max_time_s=args.verify_max_time,
         controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
-        seed=args.seed,
         method_options=options,
         recovery=recovery,
         resume=args.resume,
         overwrite=args.overwrite,
-        distill=distill_config_from_args(args),
-        candidates=args.candidates,
-        candidate_batches=args.candidate_batches,
-        precision=args.precision,
-        precision_batches=args.precision_batches,
-        quantization=quant_config_from_args(args),
+        **run_options_from_args(args),
     )
     report = run_prune(cfg)
     print(summary(report.to_dict()))

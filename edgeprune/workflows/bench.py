@@ -33,6 +33,25 @@ from edgeprune.report.rows import (
 
 BUDGET_KINDS = ("latency", "flops")
 PACKAGES = ("torch", "torchvision", "torch-pruning", "onnxruntime", "numpy", "edgeprune")
+# BenchConfig fields every row's PruneConfig takes as they are (same name and meaning in
+# both; ``distill`` too, through _distill_config)
+RUN_OPTIONS = (
+    "weights",
+    "trust_pickle",
+    "device",
+    "host",
+    "key",
+    "remote_python",
+    "ssh",
+    "data_root",
+    "limit_batches",
+    "seed",
+    "candidates",
+    "candidate_batches",
+    "precision",
+    "precision_batches",
+    "quantization",
+)
 
 
 @dataclass(frozen=True)
@@ -368,26 +387,12 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
         out=d,
         method=method,
         budget=make_budget(cfg, label),
-        weights=cfg.weights,
-        trust_pickle=cfg.trust_pickle,
-        device=cfg.device,
-        host=cfg.host,
-        key=cfg.key,
-        remote_python=cfg.remote_python,
-        ssh=cfg.ssh,
-        data_root=cfg.data_root,
         epochs=cfg.recovery_epochs,
-        limit_batches=cfg.limit_batches,
         verify_min_time_s=cfg.verify_min_time_s,
         method_options=dict(cfg.method_options.get(method, {})),
-        seed=cfg.seed,
         recovery=standard_recovery(),
         distill=_distill_config(cfg.distill),
-        candidates=cfg.candidates,
-        candidate_batches=cfg.candidate_batches,
-        precision=cfg.precision,
-        precision_batches=cfg.precision_batches,
-        quantization=cfg.quantization,
+        **{f: getattr(cfg, f) for f in RUN_OPTIONS},
     )
 
 
