@@ -60,10 +60,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     r.add_argument("--fp16", action="store_true", help="TensorRT: build an FP16 engine")
     r.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    r.add_argument(
+    fixed = r.add_mutually_exclusive_group()
+    fixed.add_argument(
         "--static-batch",
         action="store_true",
-        help="export with a fixed batch dimension (needs a single --batch size)",
+        help="export with a fixed batch dimension (the default with a single --batch size: "
+        "what prune's verification and the latency tables measure)",
+    )
+    fixed.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="export with a dynamic batch dimension (the default with several --batch "
+        "sizes; ONNX Runtime plans it less well: slower, most for small pruned models)",
     )
     r.add_argument(
         "--profile-layers",
@@ -108,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
         key=args.key,
         remote_python=args.remote_python,
         export=ExportConfig(
-            opset=args.opset, dynamic_batch=not args.static_batch, batch=args.batch[0]
+            opset=args.opset,
+            dynamic_batch=args.dynamic_batch or len(args.batch) > 1,
+            batch=args.batch[0],
         ),
         bench=AgentSettings(
             min_time_s=args.min_time,

@@ -112,6 +112,24 @@ def export_onnx(
     return ExportResult(path, cfg.opset, os.path.getsize(path), shape, diff, check)
 
 
+def fix_batch(path: str, batch: int) -> None:
+    """Give the ONNX file's graph inputs and outputs a fixed batch dimension, in place
+    (atomic): ONNX Runtime plans a static-shape graph better (a pruned CIFAR ResNet-56 ran
+    ~8% slower relative to its dense twin with a dynamic batch)."""
+    import onnx
+
+    from edgeprune.fileio import atomic_write
+
+    model = onnx.load(path)
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].Clear()
+            dims[0].dim_value = batch
+    del model.graph.value_info[:]  # intermediate shapes are inferred again by the runtime
+    atomic_write(path, lambda tmp: onnx.save(model, tmp))
+
+
 def write_check_file(onnx_path: str, x, ref) -> str:
     """Save the input and torch's output beside the model, for the on-device output check."""
     import numpy as np

@@ -134,7 +134,7 @@ def _export(cfg: DeployConfig, loaded, precision: str = "fp32") -> tuple[dict, d
         paths["dense"] = os.path.join(cfg.out, "dense.onnx")
     export = replace(cfg.export, check_file=True)  # for the output check on the device
     exports = {
-        k: _copy_int8(cfg.model, paths[k], loaded.input_size)
+        k: _copy_int8(cfg.model, paths[k], loaded.input_size, export)
         if k == "model" and precision == "int8"
         else export_onnx(m, loaded.input_size, paths[k], export)
         for k, m in models.items()
@@ -165,8 +165,9 @@ def _precision(cfg: DeployConfig) -> str:
     return cfg.precision
 
 
-def _copy_int8(run_dir: str, dest: str, input_size) -> ExportResult:
-    """The run dir's int8 model.onnx and model.check.npz copied to ``dest``."""
+def _copy_int8(run_dir: str, dest: str, input_size, export: ExportConfig) -> ExportResult:
+    """The run dir's int8 model.onnx and model.check.npz copied to ``dest`` (with the
+    export's fixed batch unless it is dynamic)."""
     import shutil
 
     import onnx
@@ -178,9 +179,13 @@ def _copy_int8(run_dir: str, dest: str, input_size) -> ExportResult:
     check = None
     if os.path.isfile(check_path(src)):
         check = shutil.copyfile(check_path(src), check_path(dest))
+    if not export.dynamic_batch:
+        from edgeprune.export.onnx_export import fix_batch
+
+        fix_batch(dest, export.batch)
     m = onnx.load(dest, load_external_data=False)
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
-    shape = (None, *input_size)
+    shape = (None if export.dynamic_batch else export.batch, *input_size)
     return ExportResult(dest, int(opset), os.path.getsize(dest), shape, None, check)
 
 

@@ -50,6 +50,24 @@ def test_export_static_batch(tmp_path):
     assert dims == [2, 3, 16, 16]
 
 
+def test_fix_batch_makes_a_dynamic_export_static_with_the_same_outputs(tmp_path):
+    from edgeprune.export.onnx_export import fix_batch
+
+    path = str(tmp_path / "m.onnx")
+    export_onnx(Tiny().eval(), (3, 16, 16), path)
+    x = np.random.default_rng(0).random((1, 3, 16, 16), np.float32)
+    sess = _ort(path)
+    assert isinstance(sess.get_inputs()[0].shape[0], str)  # dynamic before
+    before = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    fix_batch(path, 1)
+    sess = _ort(path)
+    assert sess.get_inputs()[0].shape == [1, 3, 16, 16]
+    assert sess.get_outputs()[0].shape == [1, 10]
+    after = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-6)
+    assert [f for f in os.listdir(tmp_path) if f != "m.onnx"] == []  # no temp file left
+
+
 def test_parity_failure_is_loud_and_leaves_no_file(tmp_path, monkeypatch):
     path = str(tmp_path / "m.onnx")
     export_onnx(Tiny(), (3, 16, 16), path)
