@@ -50,6 +50,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="also time the dense model, interleaved in the same run, and report the speedup",
     )
     r.add_argument(
+        "--sessions",
+        type=int,
+        default=3,
+        help="--compare-dense: separate timing sessions, the order swapped each time; the "
+        "ratio's 95%% interval is the hull of theirs, as in prune's final verification "
+        "(default 3; one session's interval misses a session-to-session shift)",
+    )
+    r.add_argument(
         "--threads", type=int, help="intra-op threads (default: from the device profile)"
     )
     r.add_argument("--provider", help="ONNX Runtime execution provider (default: device profile)")
@@ -98,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         check_provider(args.provider)
     if args.static_batch and len(args.batch) != 1:
         raise UserError("--static-batch needs exactly one --batch size")
+    if args.sessions < 1:
+        raise UserError("--sessions must be at least 1")
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
     if args.fp16 and args.precision not in (None, "fp32"):
@@ -132,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         opt_level=args.opt_level,
         overwrite=args.overwrite,
         precision=args.precision,
+        sessions=args.sessions,
     )
     report = run_deploy(cfg)
     for row in report["results"]:

@@ -42,6 +42,9 @@ class DeployConfig:
     # fp32 | int8 | auto (None, auto: the run dir's model.onnx, else fp32); int8 ships the
     # run dir's QDQ model.onnx and its check file (the device judges it by the int8 rule)
     precision: str | None = None
+    # --compare-dense: separate timing sessions (fresh agent processes, the order swapped
+    # each time), their intervals combined into the hull, as prune's final verification does
+    sessions: int = 3
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -254,16 +257,44 @@ def _benchmark(
             fetch=opt if st.save_optimized else None,
         )
         raw[b] = res
+        more = cfg.sessions - 1 if cfg.compare_dense and st.interleave else 0
+        plain = replace(st, save_optimized=False, profile_nodes=False)
+        sessions = [res] + [
+            _session(target, paths, runtime, plain, python, checks, i) for i in range(1, 1 + more)
+        ]
         shipped = "int8" if cfg.bench.precision == "int8" else "fp32"  # TensorRT: fp16...
         pred, note = _predict(dev, loaded, b, shipped)
         if note and note not in notes:
             notes.append(note)
         dense = res[1] if cfg.compare_dense else None
-        interval = pair_interval(res[0], dense, st.halfwidth or None) if dense else None
+        interval = _session_interval(sessions, st.halfwidth or None) if dense else None
         rows.append(batch_row(b, res[0], dense, pred, interval))
+        if len(sessions) > 1:
+            rows[-1]["ratio_sessions"] = [
+                pair_interval(*s, st.halfwidth or None).median for s in sessions
+            ]
         if st.profile_nodes and res[0].get("nodes"):
             layers = layer_breakdown(res[0]["nodes"], {n for n, _ in loaded.model.named_modules()})
     return rows, raw, layers, settings[0]
+
+
+def _session(target, paths, runtime, settings, python, checks, i: int) -> list:
+    """One more timing session of (model, dense), dense first in odd sessions (the first
+    session ran the model first); the rows come back in (model, dense) order."""
+    from edgeprune.runtimes import time_models
+
+    order = list(paths) if i % 2 == 0 else list(paths)[::-1]
+    res = time_models(target, order, runtime, settings, python, extra_files=checks)
+    return list(res) if i % 2 == 0 else list(res)[::-1]
+
+
+def _session_interval(sessions: list, halfwidth: float | None):
+    """The ratio interval of several sessions of (model, dense): the hull of each one's
+    (``runtimes.interval.combine_sessions``; one session's interval when there is one)."""
+    from edgeprune.runtimes.interval import combine_sessions
+    from edgeprune.runtimes.timing import pair_interval
+
+    return combine_sessions([pair_interval(s[0], s[1], halfwidth) for s in sessions])
 
 
 def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str | None:

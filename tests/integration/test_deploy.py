@@ -98,6 +98,9 @@ def test_local_deploy_pruned_dir_is_faster_than_dense(tmp_path, uniform_pruned):
     assert report["pruned"] and report["params"] < report["dense_params"] / 4
     assert report["flops"] < report["dense_flops"] / 4
     assert report["speedup"] > 1.2  # ~10x fewer MACs; interleaved ratio, robust to load
+    sessions = report["results"][0]["ratio_sessions"]  # 3 sessions, the interval their hull
+    assert len(sessions) == 3 and report["ratio_ci95"][0] <= min(sessions)
+    assert max(sessions) <= report["ratio_ci95"][1]
 
 
 @pytest.mark.ssh

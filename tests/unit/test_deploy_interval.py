@@ -24,3 +24,36 @@ def test_a_row_without_interval_has_no_ratio_keys():
     row = batch_row(1, {"latency_ms_median": 1.0}, {"latency_ms_median": 2.0}, None)
     assert "ratio" not in row and row["speedup"] == 2.0
     assert "95% interval" not in render_markdown(build_report({}, [row]))
+
+
+def _rows(model_ms: float, dense_ms: float, n: int = 8) -> list[dict]:
+    model = {"latency_ms_median": model_ms, "times_ms": [model_ms] * n, "stop": "narrow"}
+    dense = {"latency_ms_median": dense_ms, "times_ms": [dense_ms] * n, "stop": "narrow"}
+    return [model, dense]
+
+
+def test_sessions_that_disagree_widen_the_deploy_interval_to_their_hull():
+    from edgeprune.workflows.deploy import _session_interval
+
+    one = _session_interval([_rows(1.0, 2.0)], 0.015)
+    assert (one.median, one.lo, one.hi) == (0.5, 0.5, 0.5)
+    three = _session_interval([_rows(1.0, 2.0), _rows(1.1, 2.0), _rows(0.9, 2.0)], 0.015)
+    assert three.median == 0.5 and three.lo == 0.45 and three.hi == 0.55
+    assert three.n_rounds == 24 and three.stop == "sessions_disagree"
+
+
+def test_each_further_session_swaps_the_order_and_returns_model_then_dense(monkeypatch):
+    import edgeprune.runtimes as runtimes
+    from edgeprune.workflows.deploy import _session
+
+    seen = []
+
+    def fake_time_models(target, paths, runtime, settings, python, extra_files=None):
+        seen.append(list(paths))
+        return [{"path": p} for p in paths]
+
+    monkeypatch.setattr(runtimes, "time_models", fake_time_models)
+    for i in (1, 2):
+        rows = _session(None, ["model.onnx", "dense.onnx"], None, None, None, [], i)
+        assert [r["path"] for r in rows] == ["model.onnx", "dense.onnx"]
+    assert seen == [["dense.onnx", "model.onnx"], ["model.onnx", "dense.onnx"]]
