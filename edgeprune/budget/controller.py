@@ -412,7 +412,8 @@ def choose_precision(
     met = [p for p, r in found.items() if r.budget_met_latency is not False]
     pool = met or list(found)
     if not pool:
-        raise InfeasibleBudget("no precision has a plan that meets the budget")
+        why = "; ".join(f"{p}: {r['excluded']}" for p, r in record.items() if "excluded" in r)
+        raise InfeasibleBudget(f"no precision has a plan that meets the budget ({why})")
     if len(pool) > 1 and score is not None:
         for p in pool:
             record[p]["val_score"] = float(score(p, found[p]))

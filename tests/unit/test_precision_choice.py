@@ -179,3 +179,16 @@ def test_int8_under_a_latency_budget_on_a_device_without_int8_rows_is_one_senten
     msg = str(err.value)
     assert "'rpi3' has no int8 measurements" in msg
     assert "edgeprune profile --device rpi3 --model resnet56" in msg
+
+
+def test_no_feasible_precision_says_why_for_each():
+    from edgeprune.budget.controller import InfeasibleBudget
+
+    def decide_at(option):
+        raise InfeasibleBudget(f"smallest {option.precision} plan predicted 0.4x")
+
+    options = [PrecisionOption("fp32", 1.0), PrecisionOption("int8", 0.6)]
+    with pytest.raises(InfeasibleBudget) as err:
+        choose_precision(options, decide_at, None, lambda m: None)
+    assert "fp32: no plan meets the budget (smallest fp32 plan predicted 0.4x)" in str(err.value)
+    assert "int8: no plan meets the budget (smallest int8 plan predicted 0.4x)" in str(err.value)
