@@ -251,15 +251,14 @@ def test_default_schedule_separates_beta_and_the_papers_lr_barely_moves_it():
     assert spreads["default"] > 0.2  # ranked: channels moved apart by > 20% of beta's start
 
 
-def test_global_ranking_is_the_default_under_the_controller():
+def test_per_layer_ranking_is_the_default_and_global_is_the_papers():
     from edgeprune.methods.base import WidthRule
     from edgeprune.methods.onestep import OneStepMethod
 
-    assert OneStepConfig().ranking == "global"
-    m = OneStepMethod()
+    assert OneStepConfig().ranking == "per_layer"
+    m = OneStepMethod(ranking="global")
     assert m.cfg.ranking == "global"
-    cfg = OneStepConfig(ranking="per_layer")
-    assert cfg.ranking == "per_layer"
+    assert OneStepMethod().cfg.ranking == "per_layer"
     with pytest.raises(UserError):
         OneStepConfig(ranking="other")
     # the rule each ranking declares (score() picks it; see onestep/__init__.py)

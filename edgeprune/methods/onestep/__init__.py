@@ -4,12 +4,12 @@
    CE + lam * ||beta||_1 with every weight frozen (``importance``).
 2. Rank layers by the mean |beta| (or the sum, Eq. 4: ``layer_score=sum``); the N best and
    the layer of the last conv are crucial and keep all their filters (``crucial``).
-3. Prune the other layers in one step by one global |beta| ranking (``ranking=global``, the
-   default): under the budget controller (``WidthRule.THRESHOLD``: the controller keeps the
-   k best channels network-wide, k the largest whose model meets the budget on the
-   device's latency table; crucial layers get +inf scores and stay whole) or, with
-   ``rate=...``, exactly that share of their channels. ``ranking=per_layer`` (ours): the
-   latency-aware allocator on |beta| relative to each layer's mean.
+3. Prune the other layers in one step: by default (``ranking=per_layer``, ours) the
+   latency-aware allocator on |beta| relative to each layer's mean; with ``ranking=global``
+   (the paper's, ``--preset paper``) one global |beta| ranking under the budget controller
+   (``WidthRule.THRESHOLD``: the controller keeps the k best channels network-wide, k the
+   largest whose model meets the budget on the device's latency table); with ``rate=...``
+   exactly that share of their channels. Crucial layers get +inf scores and stay whole.
 4. Recover in one step: the pruned student mimics the dense teacher's post-ReLU outputs at
    the crucial layers (KL by default), classifier copied and frozen (``recovery``). The
    pipeline then fine-tunes with CE for ``--epochs``.
@@ -71,8 +71,8 @@ class Selection:
 
 @register_method("onestep")
 class OneStepMethod(ScoringMethod):
-    """One-step pruning-recovery under the budget controller (global |beta| threshold,
-    ``WidthRule.THRESHOLD``; ``ranking=per_layer``: ``WidthRule.ALLOCATE``);
+    """One-step pruning-recovery under the budget controller (``ranking=per_layer``:
+    ``WidthRule.ALLOCATE``; ``ranking=global``: one |beta| threshold, ``WidthRule.THRESHOLD``);
     with ``rate=...`` the paper's fixed-rate mode (:class:`OneStepRate`). Options: see
     :class:`OneStepConfig` (``--opt key=value``)."""
 
