@@ -2,6 +2,7 @@
 RegNet- and ShuffleNet-style model executes gets measured rows, and the predictor prices the
 model from them."""
 
+import sys
 from dataclasses import replace
 
 import pytest
@@ -27,7 +28,10 @@ def _unit_nets():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "unit" / "test_cost_new_ops.py"
+    unit = Path(__file__).parents[1] / "unit"
+    if str(unit) not in sys.path:  # its helpers (hand_profiles) import by plain name
+        sys.path.insert(0, str(unit))
+    path = unit / "test_cost_new_ops.py"
     spec = importlib.util.spec_from_file_location("_cost_new_ops_nets", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
