@@ -52,5 +52,8 @@ def test_prune_local_verifies_with_intervals_and_judges_the_final_run(tmp_path, 
     rep = json.loads((dep / "report.json").read_text())
     lo, hi = rep["ratio_ci95"]
     assert lo <= rep["ratio"] <= hi and rep["ratio_rounds"] >= 6
-    assert rep["ratio_stop"] in ("narrow", "time_cap") and not rep.get("host_note")
+    assert rep["ratio_stop"] in ("narrow", "time_cap", "sessions_disagree")
+    assert not rep.get("host_note")
+    sessions = rep["results"][0]["ratio_sessions"]  # 3 sessions, like the final verification
+    assert len(sessions) == 3 and lo <= min(sessions) and max(sessions) <= hi
     assert "95% interval" in (dep / "report.md").read_text()
