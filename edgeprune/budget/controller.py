@@ -225,15 +225,20 @@ def verify_loop(
     """Allocate at a latency scale, measure, adjust the scale; bounded retries.
 
     A plan is met when the upper end of its measured ratio's 95% interval is within
-    budget x (1 + tolerance) (``measured_verdict``); the search aims the measured median at
-    the landing zone [1 - slack, 1] x budget and stops there, tightening above it and
-    loosening below it. The least-pruned met plan is kept."""
+    budget x (1 + tolerance) (``measured_verdict``); when ``measure`` has a ``confirm``
+    (``budget.verify.Checks``), a plan the quick check meets is timed again in separate
+    sessions and is met only if that says so too (a miss there tightens by its upper
+    bound). The search aims the measured median at the landing zone [1 - slack, 1] x
+    budget and stops there (or, confirmed, where the upper bound is within ``slack`` of
+    the acceptance bound), tightening above it and loosening below it. The least-pruned
+    met plan is kept."""
     scale = 1.0
     attempts: list[dict] = []
     best: ControllerResult | None = None  # the least-pruned plan measured within budget
     lo: tuple[float, float] | None = None  # largest scale measured under the aim, its offset
     hi: tuple[float, float] | None = None  # smallest scale measured over the aim, its offset
     aim = 1.0 - cfg.slack / 2.0  # the middle of the landing zone
+    confirm = getattr(measure, "confirm", None)
     alloc: Allocation | None = None
     remeasure = False  # the last interval was too wide to steer by: time the plan again
     for attempt in range(cfg.max_retries + 1):
@@ -258,22 +263,22 @@ def verify_loop(
         pruned = apply_plan_(copy.deepcopy(model), alloc.plan, example_input)
         m, measured = measure(model, pruned), alloc
         judged = measured_verdict(budget, m, cfg.tolerance)
+        rec.update(_attempt_record(budget, m, judged))
+        log(f"attempt {attempt}: predicted {alloc.metrics['latency_ms']:.3f} ms, " + _said(m))
+        confirmed = judged.met and confirm is not None
+        if confirmed:  # accepted only if separate sessions say so too
+            m = confirm(model, pruned)
+            judged = measured_verdict(budget, m, cfg.tolerance)
+            rec["confirm"] = _attempt_record(budget, m, judged)
+            rec["met"] = judged.met
+            n = len(m.sessions) or 1
+            verdict_ = "met" if judged.met else "NOT met"
+            log(f"attempt {attempt}: confirmed in {n} sessions: {_said(m)}: {verdict_}")
         met, miss = judged.met, judged.latency_miss  # miss of the interval's upper end
         position = _position(budget, m)  # measured median / budget
-        rec.update(
-            measured_latency_ms=m.pruned_ms,
-            dense_latency_ms=m.dense_ms,
-            ratio=m.ratio,
-            miss=miss,
-            position=position,
-            met=met,
-        )
-        if getattr(m, "interval", None) is not None:
-            rec["interval"] = m.interval.to_dict()
-        log(f"attempt {attempt}: predicted {alloc.metrics['latency_ms']:.3f} ms, " + _said(m))
         if met and (best is None or m.pruned_ms > best.measurement.pruned_ms):
             best = ControllerResult(alloc, attempts, m, True)
-        if met and position >= 1.0 - cfg.slack:
+        if met and _landed(position, miss, confirmed, cfg):
             break
         if met and _is_whole(alloc):  # under the landing zone, but nothing left to give back
             log("the plan keeps the whole model and meets the budget: nothing to loosen")
@@ -281,13 +286,13 @@ def verify_loop(
         # over: tighten; under the landing zone: loosen. Once one scale landed under the
         # aim and one over, interpolate between them (latency is a staircase in the
         # widths, so a plain multiplicative step can oscillate).
-        if _too_wide_to_steer(m, position, cfg):  # a loaded machine: time the plan again
+        if not confirmed and _too_wide_to_steer(m, position, cfg):  # load: time it again
             remeasure = True
             log(f"the interval is too wide to steer by (±{m.interval.halfwidth:.1%}): again")
             continue
         offset = position / aim - 1.0
-        if not met:
-            offset = max(offset, 0.005)  # an interval reaching over the budget: tighten
+        if not met:  # tighten by the interval's upper end, at least a little
+            offset = max(offset, (1.0 + miss) / (1.0 + cfg.tolerance) - 1.0 + 0.005)
         if offset < 0:
             lo = max(lo, (scale, offset), key=lambda t: t[0]) if lo else (scale, offset)
         else:
@@ -307,6 +312,30 @@ def verify_loop(
         best.attempts = attempts
         return best
     return ControllerResult(measured, attempts, m, False)
+
+
+def _attempt_record(budget: Budget, m, judged) -> dict:
+    """One measurement of an attempt for the report: latencies, ratio, interval, verdict."""
+    rec = {
+        "measured_latency_ms": m.pruned_ms,
+        "dense_latency_ms": m.dense_ms,
+        "ratio": m.ratio,
+        "miss": judged.latency_miss,
+        "position": _position(budget, m),
+        "met": judged.met,
+    }
+    if getattr(m, "interval", None) is not None:
+        rec["interval"] = m.interval.to_dict()
+    return rec
+
+
+def _landed(position: float, miss: float, confirmed: bool, cfg: ControllerConfig) -> bool:
+    """A met plan that needs no loosening: its median in the landing zone, or (confirmed
+    in separate sessions) its interval's upper end within ``slack`` of the acceptance
+    bound, so that pruning less would likely cross it."""
+    if position >= 1.0 - cfg.slack:
+        return True
+    return confirmed and 1.0 + miss >= (1.0 + cfg.tolerance) * (1.0 - cfg.slack)
 
 
 def _is_whole(alloc: Allocation) -> bool:

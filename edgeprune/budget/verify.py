@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch.nn as nn
@@ -82,6 +83,20 @@ def combine(sessions: list[Measurement]) -> Measurement:
         sessions[0].identity,
         tuple(sessions),
     )
+
+
+@dataclass(frozen=True)
+class Checks:
+    """How a plan's latency is checked on the device: ``quick`` (one session, what the
+    controller steers by) and ``confirm`` (separate fresh sessions, the order swapped: a
+    plan is accepted only when this also meets the budget, since one session cannot see
+    the session-to-session spread). Called, it is ``quick``."""
+
+    quick: Callable[[nn.Module, nn.Module], Measurement]
+    confirm: Callable[[nn.Module, nn.Module], Measurement] | None = None
+
+    def __call__(self, dense: nn.Module, pruned: nn.Module) -> Measurement:
+        return self.quick(dense, pruned)
 
 
 def measurement_from_rows(

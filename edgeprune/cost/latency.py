@@ -143,7 +143,9 @@ def profile_table(profile, precision: str = "fp32", model: str | None = None) ->
         if precision not in profile_precisions(profile):
             raise UserError(no_precision(profile, precision, model))
         source = (
-            f"latency table {paths[0]}" if len(paths) == 1 else f"latency tables of '{profile.name}'"
+            f"latency table {paths[0]}"
+            if len(paths) == 1
+            else f"latency tables of '{profile.name}'"
         )
         table = LatencyTable(frame, profile.channel_alignment, source, precision)
         _TABLE_CACHE[key] = table

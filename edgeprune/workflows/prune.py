@@ -357,7 +357,8 @@ def run_prune(cfg: PruneConfig) -> RunReport:
     dense_top1 = _evaluate(model, test_loader, cfg)
 
     timings = {"verify_s": 0.0}
-    measure, final_measure = _measurers(cfg, budget, input_size, timings)
+    measure = _measurers(cfg, budget, input_size, timings)
+    final_measure = measure.confirm if measure else None
     precisions = _precision_setup(
         cfg, budget, profile, predictor, loaded, (model, groups), timings, val_loader
     )
@@ -396,7 +397,7 @@ def run_prune(cfg: PruneConfig) -> RunReport:
     if cfg.precision == "auto" or outcome.precision != "fp32":  # the one chosen is shipped
         _log(f"precision: {outcome.precision}")
         cfg = replace(cfg, precision=outcome.precision)
-        final_measure = _measurers(cfg, budget, input_size, timings, outcome.precision)[1]
+        final_measure = _measurers(cfg, budget, input_size, timings, outcome.precision).confirm
     decision_s = time.time() - t_dec
     recovered = _recover_and_evaluate(pruned, train_loader, test_loader, cfg, teacher=model)
     timings.update(method_s=decision_s - timings["verify_s"], recovery_s=recovered.train_s)
@@ -544,21 +545,24 @@ def _qat_recovery(cfg: PruneConfig, stage, input_size, ptq: dict, parts, ptq_top
 def _measurers(
     cfg: PruneConfig, budget: Budget, input_size, timings: dict, precision: str = "fp32"
 ):
-    """(the controller's measure, the final verification's), both None without a measured
-    latency budget: (dense, pruned) -> Measurement, their seconds added to ``timings``.
-    The final one is ``cfg.verify_final_sessions`` separate sessions, pruned first. At
-    ``precision`` int8 the pruned model is timed quantized against the dense fp32 model."""
+    """The controller's ``Checks`` (None without a measured latency budget): a quick
+    one-session check of (dense, pruned), and the confirmation in
+    ``cfg.verify_final_sessions`` separate sessions (pruned first, the order swapped) that
+    a plan must also pass and that the final verification repeats; their seconds are added
+    to ``timings``. At ``precision`` int8 the pruned model is timed quantized against the
+    dense fp32 model."""
     if not (cfg.verify and budget.has_latency and cfg.device):
-        return None, None
-    from edgeprune.budget.verify import MeasureSettings, make_measurer
+        return None
+    from edgeprune.budget.verify import Checks, MeasureSettings, make_measurer
 
     search = MeasureSettings(cfg.verify_min_time_s, cfg.verify_halfwidth, cfg.verify_max_time_s)
     final = replace(search, pruned_first=True, sessions=max(1, cfg.verify_final_sessions))
     where = dict(key=cfg.key, ssh=cfg.ssh, python=cfg.remote_python, precision=precision)
-    return tuple(
+    quick, confirm = (
         _timed(make_measurer(cfg.device, input_size, ms, cfg.host, **where), timings)
         for ms in (search, final)
     )
+    return Checks(quick, confirm)
 
 
 def _precision_setup(cfg, budget, profile, predictor, loaded, model_groups, timings, val_loader):
@@ -578,7 +582,7 @@ def _precision_setup(cfg, budget, profile, predictor, loaded, model_groups, timi
     setup = wp.PrecisionSetup([o for o, _ in found], forced=cfg.precision != "auto")
     for o, pred in found:
         setup.costs[o.precision] = CostModel(model, groups, size, pred, precision=o.precision)
-        setup.measures[o.precision] = _measurers(cfg, budget, size, timings, o.precision)[0]
+        setup.measures[o.precision] = _measurers(cfg, budget, size, timings, o.precision)
     if val_loader is not None and len(found) > 1:
         setup.score = wp.val_scorer(val_loader, size, cfg.data_root, _precision_trainer(cfg))
     return setup

@@ -27,10 +27,19 @@ def test_prune_local_verifies_with_intervals_and_judges_the_final_run(tmp_path, 
     run_prune(cfg)
     doc = json.loads((tmp_path / "run" / "report.json").read_text())
     search, final = doc["measurements"]["search"], doc["measurements"]["final"]
-    assert search["order"] == "dense_first" and final["order"] == "alternating, pruned_first"
+    assert final["order"] == "alternating, pruned_first"
+    # the controller's accepted measurement is its confirmation in separate sessions; a plan
+    # the quick (one-session) check never met keeps that quick measurement
+    attempts = doc["verification"]
+    confirmed = [a for a in attempts if "confirm" in a]
+    for a in confirmed:  # confirmed only after the quick check met; its verdict is the one
+        assert a["interval"]["hi"] <= 0.6 * 1.03 and a["confirm"]["met"] == a["met"]
+        assert a["confirm"]["interval"]["n_rounds"] >= 6
+    want = "alternating, pruned_first" if any(a["met"] for a in attempts) else "dense_first"
+    assert search["order"] == want
     orders = [s["order"] for s in final["sessions"]]
     assert orders == ["pruned_first", "dense_first", "pruned_first"]  # fresh sessions, swapped
-    for m in (search, final, *final["sessions"]):
+    for m in (search, final, *final["sessions"], *search["sessions"]):
         iv = m["interval"]
         assert iv["lo"] <= iv["median"] <= iv["hi"] and iv["n_rounds"] >= 6
         assert iv["stop"] in ("narrow", "time_cap", "sessions_disagree")

@@ -11,7 +11,7 @@ from edgeprune.budget import Budget
 from edgeprune.budget.allocator import Allocation
 from edgeprune.budget.controller import ControllerConfig, verify_loop
 from edgeprune.budget.verdict import measured_verdict
-from edgeprune.budget.verify import Measurement
+from edgeprune.budget.verify import Checks, Measurement
 from edgeprune.models import create_model
 from edgeprune.runtimes.interval import RatioInterval
 from edgeprune.surgery import Plan
@@ -26,9 +26,10 @@ def _measurement(median: float, halfwidth: float) -> Measurement:
     return Measurement(DENSE_MS, DENSE_MS * median, 400, "scripted", iv)
 
 
-def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig()):  # noqa: B008 (frozen)
+def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig(), confirm=None):  # noqa: B008
     """verify_loop where the table promises 0.5 * scale and the device measures
-    ``device_ratio(scale)`` with a +-``halfwidth`` interval."""
+    ``device_ratio(scale)`` with a +-``halfwidth`` interval; ``confirm(scale)``, if given,
+    is the (median, halfwidth) of the separate-sessions confirmation."""
     model = create_model("resnet8").eval()
     scales = []
 
@@ -44,8 +45,11 @@ def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig()):  # noqa: B008 (f
         hw = halfwidth(len(calls)) if callable(halfwidth) else halfwidth
         return _measurement(device_ratio(scales[-1]), hw)
 
+    checks = measure
+    if confirm is not None:
+        checks = Checks(measure, lambda dense, pruned: _measurement(*confirm(scales[-1])))
     res = verify_loop(
-        model, allocate_at, BUDGET, torch.randn(1, 3, 32, 32), cfg, measure, lambda m: None
+        model, allocate_at, BUDGET, torch.randn(1, 3, 32, 32), cfg, checks, lambda m: None
     )
     return res, scales
 
@@ -141,3 +145,40 @@ def test_a_whole_model_under_the_budget_is_not_loosened_again():
         lambda m: None,
     )
     assert scales == [1.0] and res.budget_met_latency
+
+
+def test_a_plan_the_confirmation_rejects_is_tightened_by_its_upper_bound():
+    # one session says 0.49 (met); three sessions disagree: median 0.50, hull up to 0.55
+    res, scales = _run(lambda s: 0.49 * s, confirm=lambda s: (0.50 * s, 0.10))
+    first = res.attempts[0]
+    assert first["ratio"] == pytest.approx(0.49) and first["confirm"]["met"] is False
+    assert not first["met"]
+    # tightened by the upper bound's excess (0.55 / 0.515), not the median's (0.50 / 0.4875)
+    assert scales[1] < 1.0 / (0.55 / 0.515) + 0.01
+    assert res.budget_met_latency
+    assert res.measurement.interval.hi <= 0.515  # what was accepted is the confirmation
+
+
+def test_a_confirmed_plan_near_the_acceptance_bound_is_not_loosened():
+    # median 0.46 (under the landing zone) but its confirmed upper end 0.506 is within 5%
+    # of 0.515: pruning less would cross it
+    res, scales = _run(lambda s: 0.46 * s, confirm=lambda s: (0.46 * s, 0.10))
+    assert scales == [1.0] and res.budget_met_latency
+
+
+def test_without_a_confirmation_the_same_plan_would_be_loosened():
+    _, scales = _run(lambda s: 0.46 * s)
+    assert len(scales) >= 2 and scales[1] > 1.0
+
+
+def test_the_quick_check_missing_skips_the_confirmation():
+    calls = []
+
+    def confirm(s):
+        calls.append(s)
+        return 0.45 * s, 0.01
+
+    res, scales = _run(lambda s: 0.6 * s, confirm=confirm)
+    quick_met = [a for a in res.attempts if a["ratio"] * 1.01 <= 0.515]
+    assert len(calls) == len(quick_met) >= 1  # only plans the quick check met
+    assert "confirm" not in res.attempts[0]  # 0.6: over, never confirmed
