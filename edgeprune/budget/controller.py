@@ -38,7 +38,7 @@ class ControllerConfig:
     """Allocation settings plus the verify-and-retry policy."""
 
     allocator: AllocatorConfig = AllocatorConfig()
-    max_retries: int = 3
+    max_retries: int = 5
     # the project's one latency tolerance: a measured miss this small counts as noise
     tolerance: float = LATENCY_TOLERANCE
     # landing zone: a measured latency (median) in [1 - slack, 1] x budget; further under,

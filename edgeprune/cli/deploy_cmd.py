@@ -14,6 +14,7 @@ from edgeprune.cli.args import (
     ssh_options_from_args,
 )
 from edgeprune.errors import UserError
+from edgeprune.runtimes.interval import DEFAULT_SESSIONS
 
 
 def _batches(text: str) -> tuple[int, ...]:
@@ -52,10 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     r.add_argument(
         "--sessions",
         type=int,
-        default=3,
+        default=DEFAULT_SESSIONS,
         help="--compare-dense: separate timing sessions, the order swapped each time; the "
         "ratio's 95%% interval is the hull of theirs, as in prune's final verification "
-        "(default 3; one session's interval misses a session-to-session shift)",
+        f"(default {DEFAULT_SESSIONS}; one session's interval misses a session-to-session "
+        "shift)",
     )
     r.add_argument(
         "--threads", type=int, help="intra-op threads (default: from the device profile)"

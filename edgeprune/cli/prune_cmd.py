@@ -17,6 +17,7 @@ from edgeprune.cli.args import (
     run_options_from_args,
 )
 from edgeprune.methods.base import list_methods
+from edgeprune.runtimes.interval import DEFAULT_SESSIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     b.add_argument("--budget", dest="budget_file", help="budget YAML file")
     c = p.add_argument_group("controller")
     c.add_argument("--no-verify", action="store_true", help="skip on-device latency verification")
-    c.add_argument("--max-retries", type=int, default=3, help="re-allocations after a miss")
+    c.add_argument("--max-retries", type=int, default=5, help="re-allocations after a miss")
     c.add_argument("--min-keep", type=float, default=0.1, help="min share of channels per layer")
     c.add_argument("--no-block-drop", action="store_true", help="never remove residual blocks")
     c.add_argument(
@@ -77,8 +78,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--verify-max-time",
         type=float,
         default=12.0,
-        help="... or this many seconds have passed (per check; the final verification "
-        "runs three such sessions)",
+        help="... or this many seconds have passed (per session)",
+    )
+    p.add_argument(
+        "--verify-sessions",
+        type=int,
+        default=DEFAULT_SESSIONS,
+        help="separate sessions (order swapped) that confirm a plan the quick check met, and "
+        f"again for the final verification; their intervals' hull is judged (default "
+        f"{DEFAULT_SESSIONS})",
     )
     add_ssh_args(p)
     add_output_args(
@@ -130,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         verify_min_time_s=args.min_time,
         verify_halfwidth=args.verify_halfwidth,
         verify_max_time_s=args.verify_max_time,
+        verify_final_sessions=args.verify_sessions,
         controller=ControllerConfig(allocator=alloc, max_retries=args.max_retries),
         method_options=options,
         recovery=recovery,

@@ -146,6 +146,12 @@ def should_stop(
     return STOP_TIME_CAP if elapsed_s >= max_time_s else None
 
 
+# separate sessions for a confirmation, the final verification and deploy --compare-dense:
+# the hull of k session intervals covers the median of the session-to-session spread with
+# probability >= 1 - 2**(1 - k) (k = 3: 75%, k = 6: 97%), besides each session's own 95%
+DEFAULT_SESSIONS = 6
+
+
 def combine_sessions(intervals: Sequence[RatioInterval]) -> RatioInterval:
     """One interval from several separate timing sessions of the same pair: the median of
     the session medians, and the hull of their intervals (so a session-to-session shift,

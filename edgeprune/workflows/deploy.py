@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from edgeprune.devices.settings import DeviceSettings, device_settings
 from edgeprune.errors import UserError
 from edgeprune.export.onnx_export import ExportConfig, ExportResult, export_onnx
+from edgeprune.runtimes.interval import DEFAULT_SESSIONS
 from edgeprune.runtimes.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class DeployConfig:
     precision: str | None = None
     # --compare-dense: separate timing sessions (fresh agent processes, the order swapped
     # each time), their intervals combined into the hull, as prune's final verification does
-    sessions: int = 3
+    sessions: int = DEFAULT_SESSIONS
 
     def to_dict(self) -> dict:
         d = asdict(self)

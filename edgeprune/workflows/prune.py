@@ -16,6 +16,7 @@ import torch
 from edgeprune.budget import Budget
 from edgeprune.budget.controller import ControllerConfig, decide
 from edgeprune.errors import UserError
+from edgeprune.runtimes.interval import DEFAULT_SESSIONS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,7 +60,7 @@ class PruneConfig:
     # (fresh processes, pruned first, the order swapped each time), their intervals' hull
     verify_halfwidth: float = 0.015
     verify_max_time_s: float = 12.0
-    verify_final_sessions: int = 3
+    verify_final_sessions: int = DEFAULT_SESSIONS
     controller: ControllerConfig = ControllerConfig()
     method_options: dict = field(default_factory=dict)
     seed: int = 0

@@ -9,6 +9,7 @@ import json
 from edgeprune.budget import Budget
 from edgeprune.budget.controller import ControllerConfig
 from edgeprune.cli.main import main
+from edgeprune.runtimes.interval import DEFAULT_SESSIONS
 from edgeprune.workflows.prune import PruneConfig, run_prune, summary
 
 
@@ -38,7 +39,7 @@ def test_prune_local_verifies_with_intervals_and_judges_the_final_run(tmp_path, 
     want = "alternating, pruned_first" if any(a["met"] for a in attempts) else "dense_first"
     assert search["order"] == want
     orders = [s["order"] for s in final["sessions"]]
-    assert orders == ["pruned_first", "dense_first", "pruned_first"]  # fresh sessions, swapped
+    assert orders == ["pruned_first", "dense_first"] * (DEFAULT_SESSIONS // 2)  # swapped
     for m in (search, final, *final["sessions"], *search["sessions"]):
         iv = m["interval"]
         assert iv["lo"] <= iv["median"] <= iv["hi"] and iv["n_rounds"] >= 6
@@ -63,6 +64,7 @@ def test_prune_local_verifies_with_intervals_and_judges_the_final_run(tmp_path, 
     assert lo <= rep["ratio"] <= hi and rep["ratio_rounds"] >= 6
     assert rep["ratio_stop"] in ("narrow", "time_cap", "sessions_disagree")
     assert not rep.get("host_note")
-    sessions = rep["results"][0]["ratio_sessions"]  # 3 sessions, like the final verification
-    assert len(sessions) == 3 and lo <= min(sessions) and max(sessions) <= hi
+    sessions = rep["results"][0]["ratio_sessions"]  # as many sessions as the final verification
+    assert len(sessions) == len(final["sessions"]) == DEFAULT_SESSIONS
+    assert lo <= min(sessions) and max(sessions) <= hi
     assert "95% interval" in (dep / "report.md").read_text()
