@@ -65,7 +65,7 @@ class Measurement:
 
 def combine(sessions: list[Measurement]) -> Measurement:
     """One Measurement from separate sessions of the same pair: median latencies, the
-    sessions' combined interval (``combine_sessions``: the hull), all of them kept."""
+    sessions' combined interval (``combine_sessions``), all of them kept."""
     import statistics
 
     from edgeprune.runtimes.interval import combine_sessions

@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_SESSIONS,
         help="--compare-dense: separate timing sessions, the order swapped each time; the "
-        "ratio's 95%% interval is the hull of theirs, as in prune's final verification "
+        "ratio's 95%% interval is a t-interval over their medians, as in prune's final "
+        "verification "
         f"(default {DEFAULT_SESSIONS}; one session's interval misses a session-to-session "
         "shift)",
     )

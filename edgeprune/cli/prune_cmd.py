@@ -85,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_SESSIONS,
         help="separate sessions (order swapped) that confirm a plan the quick check met, and "
-        f"again for the final verification; their intervals' hull is judged (default "
+        f"again for the final verification; a t-interval over their medians is judged (default "
         f"{DEFAULT_SESSIONS})",
     )
     add_ssh_args(p)

@@ -24,7 +24,7 @@ MIN_ROUNDS = 6  # fewer rounds than this: no interval (it would be min..max at b
 STOP_NARROW = "narrow"  # half-width reached the target
 STOP_TIME_CAP = "time_cap"  # the time cap came first: the interval is wider than asked
 STOP_FIXED = "fixed"  # no target asked: timed for the minimum time only
-STOP_SESSIONS_DISAGREE = "sessions_disagree"  # each session narrow, their hull is not
+STOP_SESSIONS_DISAGREE = "sessions_disagree"  # each session narrow, together not
 
 
 def median_ci_bounds(n: int, z: float = Z95) -> tuple[int, int] | None:
@@ -146,26 +146,53 @@ def should_stop(
     return STOP_TIME_CAP if elapsed_s >= max_time_s else None
 
 
-# separate sessions for a confirmation, the final verification and deploy --compare-dense:
-# the hull of k session intervals covers the median of the session-to-session spread with
-# probability >= 1 - 2**(1 - k) (k = 3: 75%, k = 6: 97%), besides each session's own 95%
+# separate sessions for a confirmation, the final verification and deploy --compare-dense;
+# their medians give a t-interval with DEFAULT_SESSIONS - 1 degrees of freedom
 DEFAULT_SESSIONS = 6
+# two-sided 95% quantiles of Student's t by degrees of freedom (a standard table)
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306}
+_T95.update({9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042})
+
+
+def t95(df: int) -> float:
+    """Student's t two-sided 95% quantile for ``df`` >= 1 degrees of freedom (the next
+    smaller tabulated df where not tabulated: conservative; 1.96 + 2.5 / df beyond 30)."""
+    if df < 1:
+        raise ValueError("t needs at least one degree of freedom")
+    if df > 30:
+        return Z95 + 2.5 / df
+    return _T95[max(k for k in _T95 if k <= df)]
 
 
 def combine_sessions(intervals: Sequence[RatioInterval]) -> RatioInterval:
-    """One interval from several separate timing sessions of the same pair: the median of
-    the session medians, and the hull of their intervals (so a session-to-session shift,
-    which no single session's interval can see, widens it). Narrow only if every session
-    was and the hull is too (``sessions_disagree`` when only the sessions were)."""
+    """One interval from several separate timing sessions of the same pair.
+
+    The sessions are the unit: rounds within a session share its state (thread placement,
+    the host's load at the time), so they cannot show what the next session will read; on
+    a 2-vCPU VM a 2-thread ratio moved up to +-12% between sessions while each session's own
+    interval was +-1%. The ratio is the median of the session medians; from 3 sessions on,
+    the interval is the 95% t-interval of the mean session median (k - 1 degrees of
+    freedom; widened to include the median), at least as wide as a typical session's own
+    interval over sqrt(k); with 2 sessions, the hull of their intervals. Narrow only if
+    every session was and the combination is too (``sessions_disagree`` when only the
+    sessions were)."""
     if not intervals:
         raise ValueError("no sessions")
     if len(intervals) == 1:
         return intervals[0]
-    med = statistics.median(iv.median for iv in intervals)
-    lo, hi = min(iv.lo for iv in intervals), max(iv.hi for iv in intervals)
+    k = len(intervals)
+    medians = [iv.median for iv in intervals]
+    med = statistics.median(medians)
+    if k < 3:
+        lo, hi = min(iv.lo for iv in intervals), max(iv.hi for iv in intervals)
+    else:
+        mean = statistics.fmean(medians)
+        own = statistics.median((iv.hi - iv.lo) / 2.0 for iv in intervals) / math.sqrt(k)
+        half = max(t95(k - 1) * statistics.stdev(medians) / math.sqrt(k), own)
+        lo, hi = min(mean - half, med), max(mean + half, med)
     target = intervals[0].target_halfwidth
     stops = {iv.stop for iv in intervals}
-    if stops == {STOP_NARROW}:  # each was narrow: is the hull?
+    if stops == {STOP_NARROW}:  # each was narrow: is the combination?
         narrow = target is None or (hi - lo) / 2.0 / med <= target
         stop = STOP_NARROW if narrow else STOP_SESSIONS_DISAGREE
     else:

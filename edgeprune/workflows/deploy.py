@@ -44,7 +44,7 @@ class DeployConfig:
     # run dir's QDQ model.onnx and its check file (the device judges it by the int8 rule)
     precision: str | None = None
     # --compare-dense: separate timing sessions (fresh agent processes, the order swapped
-    # each time), their intervals combined into the hull, as prune's final verification does
+    # each time), combined by ``combine_sessions`` as prune's final verification does
     sessions: int = DEFAULT_SESSIONS
 
     def to_dict(self) -> dict:
@@ -290,8 +290,8 @@ def _session(target, paths, runtime, settings, python, checks, i: int) -> list:
 
 
 def _session_interval(sessions: list, halfwidth: float | None):
-    """The ratio interval of several sessions of (model, dense): the hull of each one's
-    (``runtimes.interval.combine_sessions``; one session's interval when there is one)."""
+    """The ratio interval of several sessions of (model, dense), combined by
+    ``runtimes.interval.combine_sessions`` (one session's interval when there is one)."""
     from edgeprune.runtimes.interval import combine_sessions
     from edgeprune.runtimes.timing import pair_interval
 

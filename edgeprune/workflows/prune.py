@@ -57,7 +57,7 @@ class PruneConfig:
     verify_min_time_s: float = 3.0
     # time each check until the ratio's 95% interval is within +-verify_halfwidth or
     # verify_max_time_s has passed; the final verification is this many such sessions
-    # (fresh processes, pruned first, the order swapped each time), their intervals' hull
+    # (fresh processes, pruned first, the order swapped each time; ``combine_sessions``)
     verify_halfwidth: float = 0.015
     verify_max_time_s: float = 12.0
     verify_final_sessions: int = DEFAULT_SESSIONS

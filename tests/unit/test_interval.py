@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 
 import pytest
 from edgeprune.deploy_agent import edgeprune_agent as agent
@@ -19,6 +20,7 @@ from edgeprune.runtimes.interval import (
     median_interval,
     ratio_interval,
     should_stop,
+    t95,
 )
 from edgeprune.runtimes.timing import pair_interval
 
@@ -132,15 +134,41 @@ def test_agent_measure_stops_on_narrow_or_cap():
     assert capped[1]["stop"] == "time_cap" and "times_ms" not in capped[1]
 
 
-def test_sessions_combine_to_the_hull_and_say_when_they_disagree():
+def test_two_sessions_combine_to_the_hull_and_say_when_they_disagree():
     a = RatioInterval(0.50, 0.495, 0.505, 300, 0.05, STOP_NARROW, 0.015)
-    b = RatioInterval(0.51, 0.505, 0.515, 300, 0.06, STOP_NARROW, 0.015)
-    both = combine_sessions([a, b, a])
-    assert (both.median, both.lo, both.hi, both.n_rounds) == (0.50, 0.495, 0.515, 900)
-    assert both.spread == 0.06 and both.halfwidth == pytest.approx(0.02)
-    assert both.stop == STOP_SESSIONS_DISAGREE  # each +-1%, together +-2% > 1.5%
+    b = RatioInterval(0.53, 0.525, 0.535, 300, 0.06, STOP_NARROW, 0.015)
+    both = combine_sessions([a, b])
+    assert (both.lo, both.hi, both.n_rounds) == (0.495, 0.535, 600)
+    assert both.spread == 0.06 and both.median == pytest.approx(0.515)
+    assert both.stop == STOP_SESSIONS_DISAGREE  # each +-1%, together +-4% > 1.5%
     close = RatioInterval(0.502, 0.497, 0.507, 300, 0.05, STOP_NARROW, 0.015)
     assert combine_sessions([a, close]).stop == STOP_NARROW
     capped = RatioInterval(0.50, 0.45, 0.55, 50, 0.2, STOP_TIME_CAP, 0.015)
     assert combine_sessions([a, capped]).stop == STOP_TIME_CAP
     assert combine_sessions([a]) is a
+
+
+def test_more_sessions_give_a_t_interval_over_their_medians():
+    """The final verification of a 0.3x plan on the quiet VM (session 7): six sessions, each
+    +-1%, medians 0.270-0.310. The t-interval (5 df) is narrower than the hull (0.267-0.312)
+    but far wider than any one session's; it shrinks as the sessions agree."""
+    medians = [0.275, 0.270, 0.286, 0.275, 0.297, 0.310]
+    ivs = [RatioInterval(m, m * 0.99, m * 1.01, 700, 0.05, STOP_NARROW, 0.015) for m in medians]
+    got = combine_sessions(ivs)
+    mean, sd = statistics.fmean(medians), statistics.stdev(medians)
+    half = 2.571 * sd / math.sqrt(6)
+    assert got.median == pytest.approx(0.2805)  # the median of the session medians
+    assert (got.lo, got.hi) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert 0.267 < got.lo < 0.272 and 0.299 < got.hi < 0.312
+    assert got.stop == STOP_SESSIONS_DISAGREE and got.n_rounds == 4200
+    same = combine_sessions([ivs[0]] * 6)  # sessions that agree: a typical one's / sqrt(6)
+    assert same.hi - same.median == pytest.approx(0.275 * 0.01 / math.sqrt(6))
+    assert same.stop == STOP_NARROW
+
+
+def test_t_quantiles():
+    assert t95(5) == 2.571 and t95(2) == 4.303
+    assert t95(11) == t95(10)  # not tabulated: the next smaller df, conservative
+    assert t95(1000) == pytest.approx(1.962, abs=1e-3)
+    with pytest.raises(ValueError):
+        t95(0)
