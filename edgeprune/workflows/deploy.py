@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 
 from edgeprune.devices.settings import DeviceSettings, device_settings
 from edgeprune.errors import UserError
-from edgeprune.export.onnx_export import ExportConfig, ExportResult, export_onnx
+from edgeprune.export.onnx_export import ExportConfig, ExportResult, export_onnx, fix_batch
 from edgeprune.runtimes.interval import DEFAULT_SESSIONS
 from edgeprune.runtimes.settings import AgentSettings
 
@@ -184,8 +184,6 @@ def _copy_int8(run_dir: str, dest: str, input_size, export: ExportConfig) -> Exp
     if os.path.isfile(check_path(src)):
         check = shutil.copyfile(check_path(src), check_path(dest))
     if not export.dynamic_batch:
-        from edgeprune.export.onnx_export import fix_batch
-
         fix_batch(dest, export.batch)
     m = onnx.load(dest, load_external_data=False)
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -236,8 +234,8 @@ def _benchmark(
     """
     from edgeprune.report.deploy_report import batch_row
     from edgeprune.runtimes import time_models
+    from edgeprune.runtimes.interval import combine_sessions
     from edgeprune.runtimes.ort import layer_breakdown
-    from edgeprune.runtimes.timing import pair_interval
 
     paths, checks, python = files
     rows, raw, layers = [], {}, []
@@ -268,12 +266,11 @@ def _benchmark(
         if note and note not in notes:
             notes.append(note)
         dense = res[1] if cfg.compare_dense else None
-        interval = _session_interval(sessions, st.halfwidth or None) if dense else None
+        each = _session_intervals(sessions, st.halfwidth or None) if dense else []
+        interval = combine_sessions(each) if each else None  # one session: its own
         rows.append(batch_row(b, res[0], dense, pred, interval))
-        if len(sessions) > 1:
-            rows[-1]["ratio_sessions"] = [
-                pair_interval(*s, st.halfwidth or None).median for s in sessions
-            ]
+        if len(each) > 1:
+            rows[-1]["ratio_sessions"] = [iv.median for iv in each]
         if st.profile_nodes and res[0].get("nodes"):
             layers = layer_breakdown(res[0]["nodes"], {n for n, _ in loaded.model.named_modules()})
     return rows, raw, layers, settings[0]
@@ -289,13 +286,12 @@ def _session(target, paths, runtime, settings, python, checks, i: int) -> list:
     return list(res) if i % 2 == 0 else list(res)[::-1]
 
 
-def _session_interval(sessions: list, halfwidth: float | None):
-    """The ratio interval of several sessions of (model, dense), combined by
-    ``runtimes.interval.combine_sessions`` (one session's interval when there is one)."""
-    from edgeprune.runtimes.interval import combine_sessions
+def _session_intervals(sessions: list, halfwidth: float | None) -> list:
+    """Each session's ratio interval of (model, dense) (``runtimes.timing.pair_interval``),
+    to be combined by ``runtimes.interval.combine_sessions``."""
     from edgeprune.runtimes.timing import pair_interval
 
-    return combine_sessions([pair_interval(s[0], s[1], halfwidth) for s in sessions])
+    return [pair_interval(s[0], s[1], halfwidth) for s in sessions]
 
 
 def _device_check_note(result: dict, runtime: str, export: ExportConfig) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edgeprune.report.deploy_report import batch_row, build_report, render_csv, render_markdown
 from edgeprune.runtimes.timing import pair_interval
 
@@ -32,13 +34,18 @@ def _rows(model_ms: float, dense_ms: float, n: int = 8) -> list[dict]:
     return [model, dense]
 
 
-def test_sessions_that_disagree_widen_the_deploy_interval_to_their_hull():
-    from edgeprune.workflows.deploy import _session_interval
+def test_sessions_that_disagree_widen_the_deploy_interval():
+    from edgeprune.runtimes.interval import combine_sessions
+    from edgeprune.workflows.deploy import _session_intervals
 
-    one = _session_interval([_rows(1.0, 2.0)], 0.015)
+    one = combine_sessions(_session_intervals([_rows(1.0, 2.0)], 0.015))
     assert (one.median, one.lo, one.hi) == (0.5, 0.5, 0.5)
-    three = _session_interval([_rows(1.0, 2.0), _rows(1.1, 2.0), _rows(0.9, 2.0)], 0.015)
-    assert three.median == 0.5 and three.lo == 0.45 and three.hi == 0.55
+    each = _session_intervals([_rows(1.0, 2.0), _rows(1.1, 2.0), _rows(0.9, 2.0)], 0.015)
+    assert [iv.median for iv in each] == [0.5, 0.55, 0.45]
+    three = combine_sessions(each)  # the t-interval over 3 session medians (2 df)
+    half = 4.303 * 0.05 / 3**0.5
+    assert three.median == 0.5
+    assert (three.lo, three.hi) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
     assert three.n_rounds == 24 and three.stop == "sessions_disagree"
 
 
