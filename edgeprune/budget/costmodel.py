@@ -138,15 +138,16 @@ class CostModel:
             act = max(act, price.activation_bytes)
         out = {"params": params, "flops": flops, "weight_bytes": wbytes}
         out["activation_bytes"] = act
-        out["latency_ms"] = (
-            lat + self.predictor.calibration.offset_ms
-            if self.predictor is not None
-            else float("nan")
-        )
+        out["latency_ms"] = float("nan")
+        if self.predictor is not None:  # as ``LatencyPredictor.total_ms`` prices it
+            offset = self.predictor.calibration.offset_ms
+            out["latency_ms"] = (lat + offset) * self.predictor.correction_factor(cw)
         return out
 
     def delta(self, widths: dict[str, int], group: str, new_width: int) -> dict[str, float]:
-        """Change of latency/params/FLOPs/weights when ``group`` goes to ``new_width``."""
+        """Change of latency/params/FLOPs/weights when ``group`` goes to ``new_width`` (latency:
+        the calibrated table's change before the profile's correction, a ranking signal;
+        ``metrics`` prices the result whole)."""
         cw = self.conv_widths(widths)
         before = [self._op_metrics(i, cw) for i in self.affected[group]]
         for c in self.groups[group].convs:

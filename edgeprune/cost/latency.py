@@ -314,14 +314,18 @@ class LatencyPredictor:
     def total_ms(self, widths: Mapping[str, int] | None = None) -> float:
         """Predicted end-to-end latency (ms), no breakdown: the controller's inner loop
         (the calibrated table sums times the profile's fitted correction, if it has one)."""
-        total = self.base_ms(widths)
-        if self.correction is not None and self.correction.weights:
-            import math
+        return self.base_ms(widths) * self.correction_factor(widths)
 
-            from edgeprune.cost.correction import features
+    def correction_factor(self, widths: Mapping[str, int] | None = None) -> float:
+        """The profile's fitted correction of the calibrated total under ``widths`` (1.0
+        without one)."""
+        if self.correction is None or not self.correction.weights:
+            return 1.0
+        import math
 
-            total *= math.exp(self.correction.log_factor(features(self, widths)))
-        return total
+        from edgeprune.cost.correction import features
+
+        return math.exp(self.correction.log_factor(features(self, widths)))
 
     def base_ms(self, widths: Mapping[str, int] | None = None) -> float:
         """The calibrated table sums alone, without the profile's correction."""
@@ -376,6 +380,7 @@ def predict_latency(
     model=None,
     input_size: Sequence[int] | None = None,
     precision: str = "fp32",
+    model_name: str | None = None,
 ) -> Prediction:
     """Predicted latency of a (pruned) model, or of ``plan`` applied to base ``model``, run
     at ``precision`` (``int8``: priced on the table's int8 rows and int8 calibration; a
@@ -383,7 +388,8 @@ def predict_latency(
 
     ``input_size`` is (C, H, W); by default 3x32x32, or what ``edgeprune.models`` says
     for a registered model name. ``profile`` is a ``DeviceProfile``
-    (``edgeprune.devices.profile.load_profile(name)``).
+    (``edgeprune.devices.profile.load_profile(name)``); ``model_name`` picks that model's
+    own table where the profile holds several.
     """
     if hasattr(model_or_plan, "model") and hasattr(model_or_plan, "input_size"):
         input_size = input_size or model_or_plan.input_size  # a LoadedModel
@@ -397,7 +403,8 @@ def predict_latency(
     else:
         widths, base = None, model_or_plan
         size = tuple(input_size) if input_size else _input_size_of(base)
-    return LatencyPredictor.from_model(base, size, profile, precision=precision).predict(widths)
+    pred = LatencyPredictor.from_model(base, size, profile, model_name, precision=precision)
+    return pred.predict(widths)
 
 
 def _input_size_of(model) -> tuple[int, int, int]:

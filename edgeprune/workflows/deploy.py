@@ -75,7 +75,9 @@ def _predict(
 ) -> tuple[float | None, str | None]:
     """Predicted latency (ms) from the device's latency table at ``precision`` (an int8 model
     is priced on the table's int8 rows; a table without them predicts nothing), or None with
-    the reason."""
+    the reason. A pruned run's model is priced as prune priced it: its plan on the base
+    model's structure (the base's table and end-to-end calibration; the pruned structure
+    alone, e.g. with blocks dropped, may fall back to another model's calibration)."""
     prof = dev.profile
     if prof is None:
         return None, f"no predicted latency: device {dev.name!r} has no profile"
@@ -87,10 +89,16 @@ def _predict(
         )
     from edgeprune.cost.latency import predict_latency
 
+    where = dict(input_size=loaded.input_size, precision=precision)
     try:
-        pred = predict_latency(
-            loaded.model, prof, input_size=loaded.input_size, precision=precision
-        )
+        plan = getattr(loaded, "plan", None)
+        if plan is not None:  # priced as prune priced it: the plan on its base structure
+            from edgeprune.models import create_model
+
+            base = create_model(loaded.name).eval()
+            pred = predict_latency(plan, prof, model=base, model_name=loaded.name, **where)
+        else:
+            pred = predict_latency(loaded.model, prof, **where)
     except (UserError, ValueError, KeyError, LookupError) as exc:
         return None, f"no predicted latency: {exc}"
     if getattr(prof, "estimated", False):

@@ -82,3 +82,26 @@ def test_deploy_predicts_nothing_for_int8_without_int8_rows(tmp_path):
     loaded = type("Loaded", (), {"model": model, "input_size": SIZE})()
     pred, note = _predict(dev, loaded, 1, "int8")
     assert pred is None and "int8" in note
+
+
+def test_deploy_prices_a_pruned_run_as_prune_planned_it(tmp_path):
+    """A pruned run's model is priced as its plan on the base structure, the controller's
+    price, not as a new structure (which may pick another table or calibration)."""
+    from edgeprune.cost.latency import LatencyPredictor
+    from edgeprune.surgery import apply_plan_
+    from edgeprune.surgery.io import LoadedModel
+
+    model = create_model("resnet8").eval()
+    prof = make_profile(tmp_path, model)
+    groups = prunable_layers(model, SIZE)
+    cost = CostModel(model, groups, SIZE, LatencyPredictor.from_model(model, SIZE, prof))
+    torch.manual_seed(0)
+    scores = {g.name: torch.rand(g.channels) for g in groups}
+    budget = Budget(latency_ratio=0.5, device="hand")
+    args = (model, groups, scores, budget, cost, droppable_groups(model))
+    res = decide(*args, torch.randn(1, *SIZE), log=lambda m: None)
+    pruned = apply_plan_(create_model("resnet8").eval(), res.plan, torch.randn(1, *SIZE))
+    loaded = LoadedModel("resnet8", pruned, res.plan, SIZE, None, "pruned_dir")
+    pred, note = _predict(DeviceSettings(name="hand", profile=prof), loaded, 1)
+    assert note is None
+    assert pred == pytest.approx(cost.metrics(res.allocation.widths)["latency_ms"])

@@ -120,6 +120,25 @@ def test_correction_is_applied_on_load(tmp_path):
     assert load_profile(tmp_path / "again.yaml").correction == corr
 
 
+def test_the_controller_prices_latency_as_the_predictor_does(tmp_path):
+    """The cost model the controller allocates with applies the profile's correction too:
+    the latency a run plans with is the one `deploy` and `profile --validate` predict."""
+    from edgeprune.budget.costmodel import CostModel
+    from edgeprune.surgery import prunable_layers
+
+    corr = fit_correction(recorded_samples())
+    prof = load_profile(_xeon_copy(tmp_path, corr.to_dict()))
+    model = create_model("resnet8").eval()
+    pred = LatencyPredictor.from_model(model, (3, 32, 32), prof)
+    groups = prunable_layers(model, (3, 32, 32))
+    cost = CostModel(model, groups, (3, 32, 32), pred)
+    widths = {g.name: max(1, g.channels // 3) for g in groups}
+    conv = cost.conv_widths(widths)
+    assert pred.correction_factor(conv) != pytest.approx(1.0)
+    assert cost.metrics(widths)["latency_ms"] == pytest.approx(pred.total_ms(conv))
+    assert cost.metrics(widths)["latency_ms"] == pytest.approx(pred.predict(conv).total_ms)
+
+
 def test_malformed_correction_in_profile_is_one_sentence(tmp_path):
     path = _xeon_copy(tmp_path, {"features": ["ops_per_ms"], "weights": [0.1, 0.2]})
     with pytest.raises(UserError, match=r"xeon.yaml: correction: features and weights"):
