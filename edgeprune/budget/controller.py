@@ -276,7 +276,7 @@ def verify_loop(
             log(f"attempt {attempt}: confirmed in {n} sessions: {_said(m)}: {verdict_}")
         met, miss = judged.met, judged.latency_miss  # miss of the interval's upper end
         position = _position(budget, m)  # measured median / budget
-        if met and (best is None or m.pruned_ms > best.measurement.pruned_ms):
+        if met and (best is None or _kept(alloc, m) > _kept(best.allocation, best.measurement)):
             best = ControllerResult(alloc, attempts, m, True)
         if met and _landed(position, miss, confirmed, cfg):
             break
@@ -312,6 +312,14 @@ def verify_loop(
         best.attempts = attempts
         return best
     return ControllerResult(measured, attempts, m, False)
+
+
+def _kept(alloc: Allocation, m) -> tuple[float, float]:
+    """How much of the model a plan keeps, to compare plans: its predicted latency (the
+    same table for every attempt), then its measured ratio (absolute milliseconds from
+    different sessions are not comparable: a loaded session inflates both models')."""
+    pred = alloc.metrics.get("latency_ms", math.nan)
+    return (pred if math.isfinite(pred) else 0.0, m.ratio)
 
 
 def _attempt_record(budget: Budget, m, judged) -> dict:

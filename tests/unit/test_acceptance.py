@@ -182,3 +182,28 @@ def test_the_quick_check_missing_skips_the_confirmation():
     quick_met = [a for a in res.attempts if a["ratio"] * 1.01 <= 0.515]
     assert len(calls) == len(quick_met) >= 1  # only plans the quick check met
     assert "confirm" not in res.attempts[0]  # 0.6: over, never confirmed
+
+
+def test_the_least_pruned_plan_is_judged_by_the_table_not_by_loaded_milliseconds():
+    """Two met plans: the more pruned one was timed in a loaded session (both models
+    slower, its milliseconds higher). The kept plan is the one that prunes less."""
+    model = create_model("resnet8").eval()
+    scales = []
+
+    def allocate_at(scale):
+        scales.append(scale)
+        metrics = {"latency_ms": DENSE_MS * 0.5 * scale}
+        return Allocation({}, Plan({}), metrics, {"latency_ms": DENSE_MS}, {}, 0, [])
+
+    def measure(dense, pruned):
+        ratio = 0.40 * scales[-1]  # under the landing zone: the search loosens
+        slow = 3.0 if len(scales) == 1 else 1.0  # the first plan's session was loaded
+        iv = RatioInterval(ratio, ratio * 0.99, ratio * 1.01, 400, 0.02, "narrow", 0.015)
+        return Measurement(DENSE_MS * slow, DENSE_MS * slow * ratio, 400, "scripted", iv)
+
+    cfg = ControllerConfig(max_retries=1)
+    res = verify_loop(
+        model, allocate_at, BUDGET, torch.randn(1, 3, 32, 32), cfg, measure, lambda m: None
+    )
+    assert len(scales) == 2 and scales[1] > scales[0]
+    assert res.allocation.metrics["latency_ms"] == pytest.approx(DENSE_MS * 0.5 * scales[1])
