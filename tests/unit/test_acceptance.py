@@ -148,7 +148,7 @@ def test_a_whole_model_under_the_budget_is_not_loosened_again():
 
 
 def test_a_plan_the_confirmation_rejects_is_tightened_by_its_upper_bound():
-    # one session says 0.49 (met); three sessions disagree: median 0.50, hull up to 0.55
+    # one session says 0.49 (met); the separate sessions disagree: median 0.50, up to 0.55
     res, scales = _run(lambda s: 0.49 * s, confirm=lambda s: (0.50 * s, 0.10))
     first = res.attempts[0]
     assert first["ratio"] == pytest.approx(0.49) and first["confirm"]["met"] is False

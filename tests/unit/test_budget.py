@@ -108,6 +108,9 @@ class StaircasePredictor:
     def calibrated_op_ms(self, op, widths=None):
         return self.op_cost(op, widths)
 
+    def correction_factor(self, widths=None):
+        return 1.0  # no fitted correction
+
     def op_cost(self, op, widths=None):
         ci, co = resolve_op(op, widths, self.by_name)
         if ci == 0:
