@@ -398,7 +398,9 @@ def run_prune(cfg: PruneConfig) -> RunReport:
     if cfg.precision == "auto" or outcome.precision != "fp32":  # the one chosen is shipped
         _log(f"precision: {outcome.precision}")
         cfg = replace(cfg, precision=outcome.precision)
-        final_measure = _measurers(cfg, budget, input_size, timings, outcome.precision).confirm
+        checks = precisions.measures.get(outcome.precision) if precisions else None
+        checks = checks or _measurers(cfg, budget, input_size, timings, outcome.precision)
+        final_measure = checks.confirm if checks else None  # None: no measured budget
     decision_s = time.time() - t_dec
     recovered = _recover_and_evaluate(pruned, train_loader, test_loader, cfg, teacher=model)
     timings.update(method_s=decision_s - timings["verify_s"], recovery_s=recovered.train_s)

@@ -35,6 +35,13 @@ def test_flops_budget_without_device(tmp_path):
     assert any(layer["after"] < layer["before"] for layer in report["layers"])
 
 
+def test_precision_auto_without_a_latency_budget_ships_fp32(tmp_path):
+    out = tmp_path / "run"
+    args = ["prune", "--model", "resnet8", "--flops-budget", "0.5x", "--precision", "auto"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["precision"] == "fp32"
+
+
 def test_latency_budget_verified_on_this_host(tmp_path):
     out = tmp_path / "p"
     args = [
