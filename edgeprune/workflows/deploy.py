@@ -92,7 +92,7 @@ def _predict(
     where = dict(input_size=loaded.input_size, precision=precision)
     try:
         plan = getattr(loaded, "plan", None)
-        if plan is not None:  # priced as prune priced it: the plan on its base structure
+        if plan is not None:
             from edgeprune.models import create_model
 
             base = create_model(loaded.name).eval()

@@ -26,17 +26,25 @@ def _measurement(median: float, halfwidth: float) -> Measurement:
     return Measurement(DENSE_MS, DENSE_MS * median, 400, "scripted", iv)
 
 
+def _table_allocator(scales: list):
+    """allocate_at for verify_loop: the table promises 0.5 * scale; each scale asked is
+    appended to ``scales``."""
+
+    def allocate_at(scale):
+        scales.append(scale)
+        metrics = {"latency_ms": DENSE_MS * 0.5 * scale}
+        return Allocation({}, Plan({}), metrics, {"latency_ms": DENSE_MS}, {}, 0, [])
+
+    return allocate_at
+
+
 def _run(device_ratio, halfwidth=0.01, cfg=ControllerConfig(), confirm=None):  # noqa: B008
     """verify_loop where the table promises 0.5 * scale and the device measures
     ``device_ratio(scale)`` with a +-``halfwidth`` interval; ``confirm(scale)``, if given,
     is the (median, halfwidth) of the separate-sessions confirmation."""
     model = create_model("resnet8").eval()
     scales = []
-
-    def allocate_at(scale):
-        scales.append(scale)
-        metrics = {"latency_ms": DENSE_MS * 0.5 * scale}
-        return Allocation({}, Plan({}), metrics, {"latency_ms": DENSE_MS}, {}, 0, [])
+    allocate_at = _table_allocator(scales)
 
     calls = []
 
@@ -189,11 +197,7 @@ def test_the_least_pruned_plan_is_judged_by_the_table_not_by_loaded_milliseconds
     slower, its milliseconds higher). The kept plan is the one that prunes less."""
     model = create_model("resnet8").eval()
     scales = []
-
-    def allocate_at(scale):
-        scales.append(scale)
-        metrics = {"latency_ms": DENSE_MS * 0.5 * scale}
-        return Allocation({}, Plan({}), metrics, {"latency_ms": DENSE_MS}, {}, 0, [])
+    allocate_at = _table_allocator(scales)
 
     def measure(dense, pruned):
         ratio = 0.40 * scales[-1]  # under the landing zone: the search loosens
