@@ -31,6 +31,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--limit-batches", type=int)
     p.add_argument("--distill", default="none,kd", help="comma list of modes, run in order")
+    p.add_argument("--alpha", type=float, default=0.9, help="the teacher's share (default 0.9)")
+    p.add_argument("--alpha-end", type=float, help="anneal the share to this by the last step")
+    p.add_argument("--adjust", action="store_true", help="correct the teacher's wrong answers")
     p.add_argument("--candidates", type=int, default=1)
     p.add_argument("--candidate-batches", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
@@ -47,7 +50,12 @@ def main(args: argparse.Namespace) -> list[dict]:
     budget = budget_from_args(args)  # --latency-budget or --flops-budget, on --device
     rows = []
     for mode in [m.strip() for m in args.distill.split(",") if m.strip()]:
-        name = f"{args.method}-{mode}-k{args.candidates}"
+        distill = DistillConfig(
+            mode=mode, alpha=args.alpha, alpha_end=args.alpha_end, adjust=args.adjust
+        )
+        variant = f"a{args.alpha}" + (f"-{args.alpha_end}" if args.alpha_end is not None else "")
+        variant += "-adj" if args.adjust else ""
+        name = f"{args.method}-{mode}-{variant}-k{args.candidates}"
         cfg = PruneConfig(
             model=args.model,
             out=os.path.join(args.out, name),
@@ -62,7 +70,7 @@ def main(args: argparse.Namespace) -> list[dict]:
             seed=args.seed,
             overwrite=True,
             recovery=standard_recovery(),
-            distill=DistillConfig(mode=mode),
+            distill=distill,
             candidates=args.candidates,
             candidate_batches=args.candidate_batches,
         )
@@ -70,7 +78,7 @@ def main(args: argparse.Namespace) -> list[dict]:
         rep = run_prune(cfg).to_dict()
         row = {
             "run": name,
-            "distill": mode,
+            "distill": distill.to_dict() if distill.enabled else "none",
             "candidates": args.candidates,
             "dense_top1": rep["dense"]["top1"],
             "top1": rep["pruned"]["top1"],

@@ -1,7 +1,13 @@
 """Knowledge distillation for the training loop: a student trained against a frozen teacher.
 
 ``kd``: Hinton et al. (2015), ``(1 - alpha) * CE(student, y) + alpha * T^2 *
-KL(softmax(teacher / T) || softmax(student / T))``. ``feat`` adds an attention-transfer term
+KL(softmax(teacher / T) || softmax(student / T))``. Two guards against a teacher weaker
+than the student can become: ``adjust`` corrects the teacher's wrong answers before they are
+softened (Knowledge Adjustment, Wen et al. 2019, "Preparing Lessons": where the teacher's top
+class is not the label, the two logits swap places, so the target's argmax is always the label
+and the rest of its "dark knowledge" stays), and ``alpha_end`` anneals the teacher's share
+linearly from ``alpha`` to ``alpha_end`` over the training, so the last steps learn the labels.
+``feat`` adds an attention-transfer term
 on feature maps (Zagoruyko & Komodakis 2017): the channel-mean of squared activations,
 L2-normalised per image, compared between teacher and student at the outputs of the model's
 top-level stages. Attention maps do not depend on the channel count, so a pruned student is
@@ -26,18 +32,30 @@ DISTILL_MODES = ("kd", "feat", "none")
 class DistillConfig:
     """How a student learns from a teacher: the mode, the temperature ``T``, the share
     ``alpha`` of the softened-logit term (the rest is cross-entropy on the labels) and, for
-    ``feat``, the weight of the attention-transfer term (1000 as in the paper, halved)."""
+    ``feat``, the weight of the attention-transfer term (1000 as in the paper, halved);
+    ``adjust``: correct the teacher's wrong answers; ``alpha_end``: the share at the last step
+    (None: constant ``alpha``)."""
 
     mode: str = "kd"
     temperature: float = 4.0
     alpha: float = 0.9
     feat_weight: float = 1000.0
+    adjust: bool = False
+    alpha_end: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in DISTILL_MODES:
             raise UserError(f"unknown distillation {self.mode!r}; expected one of {DISTILL_MODES}")
-        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0 or self.feat_weight < 0:
+        end = self.alpha if self.alpha_end is None else self.alpha_end
+        alphas_ok = 0.0 <= self.alpha <= 1.0 and 0.0 <= end <= 1.0
+        if self.temperature <= 0 or not alphas_ok or self.feat_weight < 0:
             raise UserError("distillation needs temperature > 0, 0 <= alpha <= 1, feat weight >= 0")
+
+    def alpha_at(self, progress: float) -> float:
+        """The teacher's share after ``progress`` (0 at the first step, 1 at the last)."""
+        if self.alpha_end is None:
+            return self.alpha
+        return self.alpha + (self.alpha_end - self.alpha) * min(max(progress, 0.0), 1.0)
 
     @property
     def enabled(self) -> bool:
@@ -65,6 +83,15 @@ def kd_term(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
     return F.kl_div(log_p, log_q, reduction="batchmean", log_target=True) * (t * t)
 
 
+def adjusted_teacher(teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The teacher's logits with each wrong answer corrected: where the top class is not the
+    label, the top logit and the label's logit swap places (Knowledge Adjustment)."""
+    top = teacher.argmax(1, keepdim=True)
+    label = targets.view(-1, 1)
+    top_val, label_val = teacher.gather(1, top), teacher.gather(1, label)
+    return teacher.scatter(1, top, label_val).scatter(1, label, top_val)
+
+
 def attention_map(x: torch.Tensor) -> torch.Tensor:
     """Per image: the channel-mean of ``x**2``, flattened and L2-normalised."""
     return F.normalize(x.float().pow(2).mean(1).flatten(1), dim=1)
@@ -85,10 +112,15 @@ def distill_loss(
     targets: torch.Tensor,
     cfg: DistillConfig,
     criterion: nn.Module | None = None,
+    progress: float = 0.0,
 ) -> torch.Tensor:
-    """The Hinton loss: ``(1 - alpha) * CE + alpha * T^2 * KL`` (``criterion``: the CE)."""
+    """The Hinton loss: ``(1 - alpha) * CE + alpha * T^2 * KL`` (``criterion``: the CE), with
+    ``alpha`` at ``progress`` through the training and the teacher adjusted if configured."""
     ce = (criterion or nn.CrossEntropyLoss())(student.float(), targets)
-    return (1 - cfg.alpha) * ce + cfg.alpha * kd_term(student, teacher, cfg.temperature)
+    if cfg.adjust:
+        teacher = adjusted_teacher(teacher, targets)
+    alpha = cfg.alpha_at(progress)
+    return (1 - alpha) * ce + alpha * kd_term(student, teacher, cfg.temperature)
 
 
 class FeatureTap:

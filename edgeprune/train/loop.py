@@ -86,15 +86,17 @@ class _Teacher:
 
     model: nn.Module
     cfg: DistillConfig
+    total_steps: int = 1
     stages: list[str] | None = None
     taps: tuple[FeatureTap, FeatureTap] | None = None
 
-    def loss(self, student: nn.Module, x, out, y, criterion) -> torch.Tensor:
-        """The distillation loss of the student's ``out`` on batch ``(x, y)`` (``prepare``
-        ran before the student's forward pass)."""
+    def loss(self, student: nn.Module, x, out, y, criterion, step: int) -> torch.Tensor:
+        """The distillation loss of the student's ``out`` on batch ``(x, y)`` at ``step`` of
+        ``total_steps`` (``prepare`` ran before the student's forward pass)."""
         with torch.no_grad():
             t_out = self.model(x)
-        loss = distill_loss(out, t_out, y, self.cfg, criterion)
+        progress = step / max(self.total_steps - 1, 1)
+        loss = distill_loss(out, t_out, y, self.cfg, criterion, progress)
         if self.taps is not None and self.stages:
             s_maps, t_maps = self.taps[0].take(self.stages), self.taps[1].take(self.stages)
             loss = loss + self.cfg.feat_weight / 2 * feature_term(s_maps, t_maps)
@@ -191,7 +193,7 @@ def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor, totals: Totals, ste
         if run.teacher is None:
             loss = run.criterion(out.float(), y)
         else:
-            loss = run.teacher.loss(run.raw, x, out, y, run.criterion)
+            loss = run.teacher.loss(run.raw, x, out, y, run.criterion, step)
         if run.hooks.extra_loss is not None:
             loss = loss + run.hooks.extra_loss(run.raw, out)
     if not torch.isfinite(loss):
@@ -316,11 +318,12 @@ def train(
     """
     hooks = hooks or TrainHooks()
     env = env or current_env(next(model.parameters()).device)
-    run, flags = _setup(model, cfg, hooks, env, _n_batches(train_loader, cfg.limit_batches))
+    steps = _n_batches(train_loader, cfg.limit_batches)
+    run, flags = _setup(model, cfg, hooks, env, steps)
     distill = distill or DistillConfig()
     if teacher is not None and distill.enabled:
         teacher_mode = teacher.training
-        run.teacher = _Teacher(teacher.to(env.device).eval(), distill)
+        run.teacher = _Teacher(teacher.to(env.device).eval(), distill, steps * cfg.epochs)
     last = Path(ckpt_dir) / LAST if ckpt_dir is not None else None
     start, history = (0, [])
     if resume and last is not None and last.is_file():
