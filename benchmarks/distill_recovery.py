@@ -7,7 +7,10 @@ each ``--distill`` mode (and optionally ``--candidates K``), same seed, top-1 on
         --distill none,kd --out runs/distill-r56
 
 Latency is predicted from the device's table (no on-device verification): enough to compare
-accuracy at one fixed structure. Every run gets ``standard_recovery()`` (the bench's).
+accuracy at one fixed structure. The method prunes once (``<method>-structure``, no recovery)
+and each mode recovers a copy of that structure with ``standard_recovery()`` (the bench's) the
+way ``prune`` does; with ``--candidates K`` the search itself distils, so each mode is a whole
+``prune`` run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -23,6 +27,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="resnet56")
     p.add_argument("--weights")
     p.add_argument("--method", default="l1")
+    p.add_argument(
+        "--opt", action="append", default=[], help="a method option KEY=VALUE (over its cpu preset)"
+    )
     p.add_argument("--device", default="xeon")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--latency-budget")
@@ -41,58 +48,125 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(args: argparse.Namespace) -> list[dict]:
-    from edgeprune.budget import budget_from_args
+def _distill(args: argparse.Namespace, mode: str):
     from edgeprune.train import DistillConfig
-    from edgeprune.workflows.bench import standard_recovery
-    from edgeprune.workflows.prune import PruneConfig, run_prune
 
-    budget = budget_from_args(args)  # --latency-budget or --flops-budget, on --device
+    return DistillConfig(mode=mode, alpha=args.alpha, alpha_end=args.alpha_end, adjust=args.adjust)
+
+
+def _name(args: argparse.Namespace, mode: str) -> str:
+    variant = f"a{args.alpha}" + (f"-{args.alpha_end}" if args.alpha_end is not None else "")
+    variant += "-adj" if args.adjust else ""
+    return f"{args.method}-{mode}-{variant}-k{args.candidates}"
+
+
+def _method_options(args: argparse.Namespace) -> dict:
+    """The method's ``cpu`` preset (its short schedule, as in the ResNet-56 table) under
+    ``--opt`` values."""
+    from edgeprune.cli.prune_cmd import parse_options
+    from edgeprune.methods.presets import get_preset
+
+    return {**get_preset(args.method, "cpu").options, **parse_options(args.opt)}
+
+
+def _config(args: argparse.Namespace, out: str, epochs: int, distill):
+    from edgeprune.budget import budget_from_args
+    from edgeprune.workflows.bench import standard_recovery
+    from edgeprune.workflows.prune import PruneConfig
+
+    return PruneConfig(
+        model=args.model,
+        out=out,
+        method=args.method,
+        method_options=_method_options(args),
+        budget=budget_from_args(args),  # --latency-budget or --flops-budget, on --device
+        weights=args.weights,
+        device=args.device,
+        data_root=args.data_root,
+        epochs=epochs,
+        limit_batches=args.limit_batches,
+        verify=False,
+        seed=args.seed,
+        overwrite=True,
+        recovery=standard_recovery(),
+        distill=distill,
+        candidates=args.candidates,
+        candidate_batches=args.candidate_batches,
+    )
+
+
+def _row(name: str, distill, args, rep: dict, top1: float, recovery_s, t0: float) -> dict:
+    return {
+        "run": name,
+        "method": args.method,
+        "opts": args.opt,
+        "distill": distill.to_dict() if distill.enabled else "none",
+        "candidates": args.candidates,
+        "dense_top1": rep["dense"]["top1"],
+        "top1": top1,
+        "predicted_latency_ratio": rep["predicted_latency_ms"]
+        / rep["dense"]["predicted_latency_ms"],
+        "flops_ratio": rep["pruned"]["flops"] / rep["dense"]["flops"],
+        "params_ratio": rep["pruned"]["params"] / rep["dense"]["params"],
+        "method_s": (rep.get("timings") or {}).get("method_s"),
+        "recovery_s": recovery_s,
+        "wall_s": time.time() - t0,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+def main(args: argparse.Namespace) -> list[dict]:
+    from edgeprune.workflows.prune import run_prune
+
+    modes = [m.strip() for m in args.distill.split(",") if m.strip()]
+    if args.candidates > 1:  # the search fine-tunes distilled: one whole run per mode
+        return [_whole_run(args, mode) for mode in modes]
+    # prune once (no recovery), then give the same structure each mode's recovery
+    t0 = time.time()
+    structure = os.path.join(args.out, f"{args.method}-structure")
+    rep = run_prune(_config(args, structure, 0, _distill(args, "none"))).to_dict()
     rows = []
-    for mode in [m.strip() for m in args.distill.split(",") if m.strip()]:
-        distill = DistillConfig(
-            mode=mode, alpha=args.alpha, alpha_end=args.alpha_end, adjust=args.adjust
-        )
-        variant = f"a{args.alpha}" + (f"-{args.alpha_end}" if args.alpha_end is not None else "")
-        variant += "-adj" if args.adjust else ""
-        name = f"{args.method}-{mode}-{variant}-k{args.candidates}"
-        cfg = PruneConfig(
-            model=args.model,
-            out=os.path.join(args.out, name),
-            method=args.method,
-            budget=budget,
-            weights=args.weights,
-            device=args.device,
-            data_root=args.data_root,
-            epochs=args.epochs,
-            limit_batches=args.limit_batches,
-            verify=False,
-            seed=args.seed,
-            overwrite=True,
-            recovery=standard_recovery(),
-            distill=distill,
-            candidates=args.candidates,
-            candidate_batches=args.candidate_batches,
-        )
+    for mode in modes:
+        rows.append(_recover(args, mode, structure, rep, t0))
         t0 = time.time()
-        rep = run_prune(cfg).to_dict()
-        row = {
-            "run": name,
-            "distill": distill.to_dict() if distill.enabled else "none",
-            "candidates": args.candidates,
-            "dense_top1": rep["dense"]["top1"],
-            "top1": rep["pruned"]["top1"],
-            "predicted_latency_ratio": rep["predicted_latency_ms"]
-            / rep["dense"]["predicted_latency_ms"],
-            "flops_ratio": rep["pruned"]["flops"] / rep["dense"]["flops"],
-            "params_ratio": rep["pruned"]["params"] / rep["dense"]["params"],
-            "recovery_s": (rep.get("timings") or {}).get("recovery_s"),
-            "wall_s": time.time() - t0,
-            "load_after": os.getloadavg()[0],
-        }
-        print(json.dumps(row), flush=True)
-        rows.append(row)
     return rows
+
+
+def _whole_run(args: argparse.Namespace, mode: str) -> dict:
+    from edgeprune.workflows.prune import run_prune
+
+    distill, t0 = _distill(args, mode), time.time()
+    cfg = _config(args, os.path.join(args.out, _name(args, mode)), args.epochs, distill)
+    rep = run_prune(cfg).to_dict()
+    recovery_s = (rep.get("timings") or {}).get("recovery_s")
+    row = _row(_name(args, mode), distill, args, rep, rep["pruned"]["top1"], recovery_s, t0)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _recover(args: argparse.Namespace, mode: str, structure: str, rep: dict, t0: float) -> dict:
+    """The pruned structure of ``structure`` recovered with ``mode``, the way ``prune`` does."""
+    from edgeprune.surgery import load_model
+    from edgeprune.workflows.prune import _data_spec, _loaders
+    from edgeprune.workflows.recovery import Loaders, recover_and_evaluate
+
+    distill = _distill(args, mode)
+    cfg = _config(args, os.path.join(args.out, _name(args, mode)), args.epochs, distill)
+    os.makedirs(cfg.out, exist_ok=True)
+    student = load_model(structure).model
+    teacher = load_model(args.model, args.weights).model.eval()
+    train_loader, _, _, test_loader = _loaders(cfg)
+    res = recover_and_evaluate(
+        student,
+        Loaders(_data_spec(cfg), train_loader, test_loader),
+        replace(cfg.recovery, epochs=args.epochs),
+        os.path.join(cfg.out, "recovery"),
+        teacher=teacher,
+        distill=distill,
+    )
+    row = _row(_name(args, mode), distill, args, rep, res.top1, res.train_s, t0)
+    print(json.dumps(row), flush=True)
+    return row
 
 
 if __name__ == "__main__":
