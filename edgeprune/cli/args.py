@@ -82,7 +82,8 @@ def add_recovery_args(
 
 def add_distill_args(p: argparse.ArgumentParser) -> None:
     """Recovery from the dense teacher and structure candidates: ``--distill``,
-    ``--distill-temperature``, ``--distill-alpha``, ``--candidates``, ``--candidate-batches``."""
+    ``--distill-temperature``, ``--distill-alpha``, ``--distill-alpha-end``,
+    ``--distill-adjust``, ``--candidates``, ``--candidate-batches``."""
     g = _group(p, RECOVERY)
     g.add_argument(
         "--distill",
@@ -97,6 +98,18 @@ def add_distill_args(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.9,
         help="weight of the teacher's logits; the labels get 1 - alpha (default 0.9)",
+    )
+    g.add_argument(
+        "--distill-alpha-end",
+        type=float,
+        help="anneal that weight linearly to this value by the last step (default: constant)",
+    )
+    g.add_argument(
+        "--distill-adjust",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="correct the teacher's wrong answers before distilling: where its top class is not "
+        "the label, the two logits swap (Knowledge Adjustment) (default: off)",
     )
     g.add_argument(
         "--candidates",
@@ -117,7 +130,13 @@ def distill_config_from_args(args: argparse.Namespace):
     """The DistillConfig those flags describe."""
     from edgeprune.train.distill import DistillConfig
 
-    return DistillConfig(args.distill, args.distill_temperature, args.distill_alpha)
+    return DistillConfig(
+        args.distill,
+        args.distill_temperature,
+        args.distill_alpha,
+        adjust=args.distill_adjust,
+        alpha_end=args.distill_alpha_end,
+    )
 
 
 def add_ssh_args(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from edgeprune.errors import UserError
 from edgeprune.train import NO_DISTILL, DistillConfig, TrainConfig, distill_loss, train
-from edgeprune.train.distill import attention_map, feature_term, kd_term, matched_stages
+from edgeprune.train.distill import (
+    adjusted_teacher,
+    attention_map,
+    feature_term,
+    kd_term,
+    matched_stages,
+)
 
 
 def test_kd_term_on_hand_made_logits():
@@ -36,6 +42,37 @@ def test_distill_loss_mixes_labels_and_teacher():
     cfg = DistillConfig(temperature=2.0, alpha=0.25)
     assert float(distill_loss(s, t, y, cfg)) == pytest.approx(0.75 * ce + 0.25 * kl, rel=1e-6)
     assert float(distill_loss(s, t, y, DistillConfig(alpha=0.0))) == pytest.approx(ce)
+
+
+def test_adjusted_teacher_swaps_a_wrong_top_logit_with_the_label():
+    t = torch.tensor([[3.0, 1.0, 0.5], [0.2, 2.0, 1.0]])
+    y = torch.tensor([2, 1])  # row 0: the teacher says 0, the label is 2; row 1: right
+    want = torch.tensor([[0.5, 1.0, 3.0], [0.2, 2.0, 1.0]])
+    assert torch.equal(adjusted_teacher(t, y), want)
+    assert torch.equal(t, torch.tensor([[3.0, 1.0, 0.5], [0.2, 2.0, 1.0]]))  # not in place
+    # in the loss: a teacher that is wrong on the only sample, adjusted, becomes the label's
+    s = torch.tensor([[0.0, 0.0]])
+    wrong = torch.tensor([[2.0 * math.log(3.0), 0.0]])  # (3/4, 1/4) at T=2, label 1
+    cfg = DistillConfig(temperature=2.0, alpha=1.0, adjust=True)
+    flipped = (0.25 * math.log(0.5) + 0.75 * math.log(1.5)) * 4  # KL((1/4, 3/4) || (1/2, 1/2))
+    assert float(distill_loss(s, wrong, torch.tensor([1]), cfg)) == pytest.approx(flipped)
+
+
+def test_alpha_anneals_linearly_to_its_end_value():
+    cfg = DistillConfig(alpha=0.9, alpha_end=0.1)
+    assert [cfg.alpha_at(p) for p in (0.0, 0.5, 1.0, 2.0)] == pytest.approx([0.9, 0.5, 0.1, 0.1])
+    assert DistillConfig(alpha=0.9).alpha_at(1.0) == 0.9  # no end: constant
+    s, t, y = (
+        torch.tensor([[0.0, 0.0]]),
+        torch.tensor([[2.0 * math.log(3.0), 0.0]]),
+        torch.tensor([0]),
+    )
+    ce, kl = math.log(2.0), (0.75 * math.log(1.5) + 0.25 * math.log(0.5)) * 4
+    end = DistillConfig(temperature=2.0, alpha=1.0, alpha_end=0.0)
+    assert float(distill_loss(s, t, y, end, progress=0.0)) == pytest.approx(kl)
+    assert float(distill_loss(s, t, y, end, progress=1.0)) == pytest.approx(ce)
+    with pytest.raises(UserError):
+        DistillConfig(alpha_end=-0.5)
 
 
 def test_distill_config_is_checked():
@@ -125,3 +162,19 @@ def test_feature_term_compares_pruned_and_dense_stages():
     assert hist_feat[0]["train_loss"] > hist_kd[0]["train_loss"]  # the extra term is counted
     assert not thin._forward_hooks and not thin.stem._forward_hooks  # taps removed
     assert not dense.stem._forward_hooks
+
+
+def test_the_loop_anneals_alpha_over_every_step_of_every_epoch(monkeypatch):
+    import edgeprune.train.loop as loop
+
+    seen = []
+
+    def spy(out, t_out, y, cfg, criterion=None, progress=0.0):
+        seen.append(progress)
+        return distill_loss(out, t_out, y, cfg, criterion, progress)
+
+    monkeypatch.setattr(loop, "distill_loss", spy)
+    cfg = TrainConfig(epochs=2, lr=0.01, progress=False)
+    end = DistillConfig(alpha=0.9, alpha_end=0.0)
+    train(Net(seed=7), _loader(), cfg, teacher=Net(seed=8), distill=end)
+    assert seen == pytest.approx([i / 7 for i in range(8)])  # 2 epochs x 4 batches
