@@ -1,4 +1,6 @@
-"""AAPConfig: every hyperparameter of AAP, with the paper's defaults (ResNet-56, CIFAR-10)."""
+"""AAPConfig: every hyperparameter of AAP. The schedule defaults are Table 1's (ResNet-56,
+CIFAR-10); the policy defaults are ours where marked (see the class docstring), the paper's
+under ``--preset paper``."""
 
 from __future__ import annotations
 
