@@ -77,7 +77,7 @@ class BenchConfig:
     remote_python: str | None = None  # python on the device (default: device setup's)
     ssh: object | None = None  # edgeprune.targets.ssh.SSHOptions (None: the defaults)
     # pruned rows' recovery distilled from the dense model (edgeprune.train.DistillConfig;
-    # None: kd); the dense row is never distilled
+    # None: the default, resolved when the config is made); the dense row is never distilled
     distill: object | None = None
     candidates: int = 1  # structures tried by short fine-tunes (see PruneConfig)
     candidate_batches: int = 200
@@ -96,6 +96,7 @@ class BenchConfig:
             raise UserError("--epochs > 0 needs --data-root (recovery training needs data)")
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "budgets", tuple(self.budgets))
+        object.__setattr__(self, "distill", _distill_config(self.distill))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -262,24 +263,31 @@ SAME_TABLE = (
     "recovery_epochs",
     "seed",
     "limit_batches",
-    "distill_mode",
+    "distill",
     "precision",
 )
 
+# a distillation dict saved before a field existed had that field's behaviour at the time
+_DISTILL_BEFORE_FIELDS = {"mode": "kd", "temperature": 4.0, "alpha": 0.9, "feat_weight": 1000.0}
+_DISTILL_BEFORE_FIELDS.update(adjust=False, alpha_end=None)
+
 
 def table_key(config: dict, key: str):
-    """The value of ``key`` that decides whether rows compare; ``distill_mode`` is the pruned
-    rows' distillation (a config without one predates distillation: its rows had none)."""
+    """The value of ``key`` that decides whether rows compare; ``distill`` is the pruned rows'
+    whole distillation config as text (a config without one predates distillation: its rows
+    had none; a ``None`` one was the plain kd of that time)."""
     if key == "precision":  # a config without one predates int8: fp32
         return config.get(key) or "fp32"
-    if key != "distill_mode":
+    if key != "distill":
         return config.get(key)
     if "distill" not in config:
         return "none"
     d = config["distill"]
-    if d is None:
-        return "kd"  # the default
-    return d.get("mode", "kd") if isinstance(d, dict) else getattr(d, "mode", "kd")
+    d = {} if d is None else (d if isinstance(d, dict) else d.to_dict())
+    full = {**_DISTILL_BEFORE_FIELDS, **d}
+    if full["mode"] == "none":
+        return "none"
+    return " ".join(f"{k}={full[k]}" for k in sorted(full))
 
 
 def merged_config(cfg: BenchConfig) -> dict:
@@ -397,10 +405,13 @@ def _prune_config(cfg: BenchConfig, method: str, label: str, d: str):
 
 
 def _distill_config(distill):
-    """A DistillConfig from the config's value (None, a DistillConfig or its dict)."""
-    if isinstance(distill, dict):
-        from edgeprune.train import DistillConfig
+    """A DistillConfig from the config's value (None: today's default, a DistillConfig or its
+    dict), so that bench.json records the distillation the rows had."""
+    from edgeprune.train import DistillConfig
 
+    if distill is None:
+        return DistillConfig()
+    if isinstance(distill, dict):
         return DistillConfig.from_dict(distill)
     return distill
 

@@ -169,9 +169,22 @@ def test_rows_with_another_distillation_do_not_join_the_table(tmp_path):
     old = _cfg(tmp_path).to_dict()
     old.pop("distill")  # a table written before distillation existed: its rows had none
     (tmp_path / "bench.json").write_text(json.dumps({"config": old}))
-    with pytest.raises(UserError, match="distill_mode='none'"):
+    with pytest.raises(UserError, match="distill='none'"):
         merged_config(_cfg(tmp_path))  # default: kd
     merged_config(_cfg(tmp_path, distill=DistillConfig(mode="none")))  # same table: accepted
+
+
+def test_rows_with_another_kd_setting_do_not_join_the_table(tmp_path):
+    from edgeprune.train.distill import DistillConfig
+    from edgeprune.workflows.bench import merged_config
+
+    old = _cfg(tmp_path).to_dict()
+    old["distill"] = {"mode": "kd", "temperature": 4.0, "alpha": 0.9, "feat_weight": 1000.0}
+    (tmp_path / "bench.json").write_text(json.dumps({"config": old}))  # before adjust existed
+    merged_config(_cfg(tmp_path, distill=DistillConfig(adjust=False, alpha_end=None)))
+    with pytest.raises(UserError, match="adjust=False"):
+        merged_config(_cfg(tmp_path, distill=DistillConfig(adjust=True, alpha_end=0.0)))
+    assert _cfg(tmp_path).distill == DistillConfig()  # None is resolved when the config is made
 
 
 def test_bench_preset_gives_each_method_its_options_under_opt():
