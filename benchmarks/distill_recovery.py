@@ -39,8 +39,18 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-batches", type=int)
     p.add_argument("--distill", default="none,kd", help="comma list of modes, run in order")
     p.add_argument("--alpha", type=float, default=0.9, help="the teacher's share (default 0.9)")
-    p.add_argument("--alpha-end", type=float, help="anneal the share to this by the last step")
-    p.add_argument("--adjust", action="store_true", help="correct the teacher's wrong answers")
+    p.add_argument(
+        "--alpha-end",
+        type=float,
+        default=0.0,
+        help="anneal the share to this by the last step (default 0; negative: constant)",
+    )
+    p.add_argument(
+        "--adjust",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="correct the teacher's wrong answers (default on)",
+    )
     p.add_argument("--candidates", type=int, default=1)
     p.add_argument("--candidate-batches", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
@@ -51,11 +61,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 def _distill(args: argparse.Namespace, mode: str):
     from edgeprune.train import DistillConfig
 
-    return DistillConfig(mode=mode, alpha=args.alpha, alpha_end=args.alpha_end, adjust=args.adjust)
+    end = None if args.alpha_end < 0 else args.alpha_end
+    return DistillConfig(mode=mode, alpha=args.alpha, alpha_end=end, adjust=args.adjust)
 
 
 def _name(args: argparse.Namespace, mode: str) -> str:
-    variant = f"a{args.alpha}" + (f"-{args.alpha_end}" if args.alpha_end is not None else "")
+    variant = f"a{args.alpha}" + (f"-{args.alpha_end}" if args.alpha_end >= 0 else "")
     variant += "-adj" if args.adjust else ""
     return f"{args.method}-{mode}-{variant}-k{args.candidates}"
 

@@ -102,14 +102,16 @@ def add_distill_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--distill-alpha-end",
         type=float,
-        help="anneal that weight linearly to this value by the last step (default: constant)",
+        default=0.0,
+        help="anneal that weight linearly to this value by the last step, so the last steps "
+        "learn the labels (default 0; the --distill-alpha value keeps it constant)",
     )
     g.add_argument(
         "--distill-adjust",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="correct the teacher's wrong answers before distilling: where its top class is not "
-        "the label, the two logits swap (Knowledge Adjustment) (default: off)",
+        "the label, the two logits swap (Knowledge Adjustment) (default: on)",
     )
     g.add_argument(
         "--candidates",

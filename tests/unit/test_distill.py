@@ -61,7 +61,8 @@ def test_adjusted_teacher_swaps_a_wrong_top_logit_with_the_label():
 def test_alpha_anneals_linearly_to_its_end_value():
     cfg = DistillConfig(alpha=0.9, alpha_end=0.1)
     assert [cfg.alpha_at(p) for p in (0.0, 0.5, 1.0, 2.0)] == pytest.approx([0.9, 0.5, 0.1, 0.1])
-    assert DistillConfig(alpha=0.9).alpha_at(1.0) == 0.9  # no end: constant
+    assert DistillConfig(alpha=0.9, alpha_end=None).alpha_at(1.0) == 0.9  # no end: constant
+    assert DistillConfig().alpha_at(1.0) == 0.0 and DistillConfig().adjust  # the defaults
     s, t, y = (
         torch.tensor([[0.0, 0.0]]),
         torch.tensor([[2.0 * math.log(3.0), 0.0]]),
@@ -116,7 +117,7 @@ def test_training_with_a_teacher_lowers_the_kd_loss():
     student = Net(4, seed=2)
     before = _kd_on(student, teacher, loader)
     snapshot = copy.deepcopy(teacher.state_dict())
-    cfg = DistillConfig(alpha=1.0)  # teacher only: the loss is the KD term
+    cfg = DistillConfig(alpha=1.0, alpha_end=None)  # teacher only: the loss is the KD term
     train(
         student,
         loader,
