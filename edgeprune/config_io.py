@@ -84,7 +84,7 @@ def _is_union(hint: Any) -> bool:
 def _coerce(value: Any, hint: Any) -> Any:
     if _is_union(hint):
         args = typing.get_args(hint)
-        if value is None and type(None) in args:
+        if type(None) in args and (value is None or _says_none(value)):
             return None
         for a in (a for a in args if a is not type(None)):
             try:
@@ -100,6 +100,11 @@ def _coerce(value: Any, hint: Any) -> Any:
         return value
     scalar = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}.get(hint)
     return value if scalar is None else scalar(value)
+
+
+def _says_none(value: Any) -> bool:
+    """``--opt key=none``: YAML reads ``none`` as a string, the messages offer it as None."""
+    return isinstance(value, str) and value.strip().lower() == "none"
 
 
 def _coerce_tuple(value: Any, args: tuple) -> tuple:

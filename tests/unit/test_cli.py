@@ -53,6 +53,7 @@ def test_every_method_checks_its_options_with_one_rule():
     assert (cfg.round_epochs, cfg.milestones, cfg.align) == (5, (1, 2), 16)
     assert check_options("paam", {"lam": "1e-4", "freeze_bn_stats": "no"}).lam == 1e-4
     assert get_method("tp-magnitude", p="1").p == 1
+    assert get_method("onestep", beta_travel="none").cfg.beta_travel is None  # as messages say
     for name in list_methods():  # a bad key lists the valid ones; l1/uniform take none
         with pytest.raises(UserError, match=f"method '{name}' has no option 'bogus'"):
             check_options(name, {"bogus": 1})
