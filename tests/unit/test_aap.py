@@ -133,6 +133,8 @@ def test_budget_runs_start_T_and_lambda_from_the_attention_distribution():
     assert (s.T, s.lam, s.accepted[0]) == (t1, lam, pytest.approx(t1 - lam))
     paper = initial_state(PolicyConfig(), 1000.0)
     assert (paper.T, paper.lam) == (0.0, 0.01)
+    cpu = initial_state(PolicyConfig(lam0=1.5), 1000.0, t1, None)  # an explicit lambda wins
+    assert (cpu.T, cpu.lam, cpu.accepted[0]) == (t1, 1.5, pytest.approx(t1 - 1.5))
 
 
 def test_lambda_reset_rule_does_not_compound_over_rollbacks():
@@ -423,7 +425,10 @@ def test_the_dense_baseline_gets_one_rounds_retraining(tmp_path, retrain_dense, 
 
 
 def test_attention_init_only_in_budget_runs_and_explicit_values_win():
-    assert aap_loop.uses_attention_init(AAPConfig(), {"flops": 1.0})
-    assert not aap_loop.uses_attention_init(AAPConfig(), {})  # accuracy target: the paper's
-    assert not aap_loop.uses_attention_init(AAPConfig(lam0=2.0), {"flops": 1.0})
-    assert not aap_loop.uses_attention_init(AAPConfig(init_from_attention=False), {"flops": 1})
+    assert aap_loop.attention_init(AAPConfig(), {"flops": 1.0}) == (True, True)
+    assert aap_loop.attention_init(AAPConfig(), {}) == (False, False)  # accuracy: the paper's
+    # an explicit lambda (the cpu preset's 1.5) wins, T[1] still comes from the attention
+    assert aap_loop.attention_init(AAPConfig(lam0=2.0), {"flops": 1.0}) == (True, False)
+    assert aap_loop.attention_init(AAPConfig(t0=0.5), {"flops": 1.0}) == (False, True)
+    off = AAPConfig(init_from_attention=False)
+    assert aap_loop.attention_init(off, {"flops": 1}) == (False, False)

@@ -242,8 +242,11 @@ def init_state(run: _Run) -> dict:
     record = {"round": 0, "T": None, "acc": acc0, "acc_loss": 0.0 if acc0 is not None else None}
     record.update(_metric_fields(metrics), outcome="dense", widths=widths(run, Plan()))
     t1 = lam1 = None
-    if uses_attention_init(run.cfg, run.targets):
+    init_t, init_lam = attention_init(run.cfg, run.targets)
+    if init_t or init_lam:
         t1, lam1 = initial_threshold(run, dense)
+        t1 = t1 if init_t else run.cfg.t0
+        lam1 = lam1 if init_lam else run.cfg.lam0
         record["init"] = {"T1": t1, "lam1": lam1, "quantile": run.cfg.init_quantile}
         run.log(f"budget run: T starts at {t1:.5g}, lambda {lam1:.5g} (from the attention)")
     return {
@@ -274,12 +277,16 @@ def init_from_ratios(ratios: torch.Tensor, q: float) -> tuple[float, float]:
     return t1, lam
 
 
-def uses_attention_init(cfg: AAPConfig, targets: dict) -> bool:
-    """Budget runs with ``init_from_attention`` and T/lambda left at the paper's values (an
-    explicit ``t0`` or ``lam0`` wins)."""
+def attention_init(cfg: AAPConfig, targets: dict) -> tuple[bool, bool]:
+    """(T[1] from the attention, lambda from the attention): budget runs with
+    ``init_from_attention``; each of ``t0``/``lam0`` left at the paper's value is derived, an
+    explicit one wins (the cpu preset's lambda 1.5 keeps its step, T[1] still starts pruning)."""
     paper = AAPConfig.__dataclass_fields__
-    untouched = cfg.t0 == paper["t0"].default and cfg.lam0 == paper["lam0"].default
-    return bool(cfg.init_from_attention and targets and untouched)
+    on = bool(cfg.init_from_attention and targets)
+    return (
+        on and cfg.t0 == paper["t0"].default,
+        on and cfg.lam0 == paper["lam0"].default,
+    )
 
 
 def initial_threshold(run: _Run, dense: nn.Module) -> tuple[float, float]:
