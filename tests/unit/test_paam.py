@@ -363,6 +363,10 @@ def test_a_residual_streams_attention_network_sees_every_members_filters():
     assert nets[an_key(stream.name)].weight.shape == (stream.channels * sum(rows), stream.channels)
     first = build_attention(model, groups, PAAMConfig(group_weights="first"))
     assert first[an_key(stream.name)].weight.shape[0] == stream.channels * rows[0]
+    # divided by the member count, so the logits move at one conv's pace under Adam
+    parts = [model.get_submodule(c).weight.detach().flatten(1) for c in stream.convs]
+    assert torch.equal(x, torch.cat(parts, dim=1) / len(parts))
+    assert torch.equal(group_filters(model, stream, "first"), parts[0])
 
 
 def test_final_scores_are_those_the_last_cnn_phase_trained_with():
