@@ -353,7 +353,7 @@ def test_eq6_penalty_is_lambda_times_weighted_l1_of_the_scores():
 
 def test_a_residual_streams_attention_network_sees_every_members_filters():
     model, groups, cfg, nets = _setup(group_weights="all")
-    assert PAAMConfig().group_weights == "first"  # the default; all: --preset paper
+    assert PAAMConfig().group_weights == "all"  # the default
     stream = next(g for g in groups if g.residual and len(g.convs) > 1)
     from edgeprune.methods.paam.attention import an_key, group_filters
 

@@ -47,11 +47,11 @@ class PAAMConfig:
     theta: the binarization threshold (paper: 0.5); prune_ratio: the fixed p.
     final: ``controller`` (the budget controller picks the global threshold on the final
         scores) or ``binarize`` (the paper's mode: the same g(s, p) as in the CNN phases).
-    group_weights: the AN input of a coupled group: its ``first`` conv's filters (default,
-        measured best in a budget run) or ``all`` its convs' filters side by side, divided
-        by their count (the paper scores every conv, and a residual stream's channel is a
-        channel of each of them; ``--preset paper``). Undivided, ``all`` cut every ResNet-56
-        stream to a few channels at 0.5x latency (top-1 0.47 vs 0.69 with ``first``).
+    group_weights: the AN input of a coupled group: ``all`` its convs' filters side by side,
+        divided by their count (default; the paper scores every conv, and a residual
+        stream's channel is a channel of each of them) or only its ``first`` conv's.
+        Undivided, ``all`` cut every ResNet-56 stream to a few channels at 0.5x latency
+        (top-1 0.4652); divided 0.7106, ``first`` 0.6898 (RESULTS, issue 20).
     final_scores: the scores the final plan is cut from: ``trained`` (default, the paper:
         those that gave the masks the last CNN phase trained with) or ``recomputed`` (the
         ANs re-run on the filters after that phase, which can differ from the masks).
@@ -80,7 +80,7 @@ class PAAMConfig:
     theta: float = 0.5
     prune_ratio: float = 0.5
     final: str = "controller"
-    group_weights: str = "first"
+    group_weights: str = "all"
     final_scores: str = "trained"
     max_an_params: int = 200_000_000
     freeze_bn_stats: bool = True

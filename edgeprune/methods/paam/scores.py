@@ -27,7 +27,7 @@ class ScoreBank:
         groups: list[PrunableGroup],
         nets: nn.ModuleDict,
         example_input: torch.Tensor,
-        group_weights: str = "first",
+        group_weights: str = "all",
     ) -> None:
         self.model, self.groups, self.nets = model, groups, nets
         self.group_weights = group_weights
