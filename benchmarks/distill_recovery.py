@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -127,6 +126,7 @@ def _row(name: str, distill, args, rep: dict, top1: float, recovery_s, t0: float
 
 
 def main(args: argparse.Namespace) -> list[dict]:
+    from edgeprune.surgery import load_model
     from edgeprune.workflows.prune import run_prune
 
     modes = [m.strip() for m in args.distill.split(",") if m.strip()]
@@ -136,9 +136,10 @@ def main(args: argparse.Namespace) -> list[dict]:
     t0 = time.time()
     structure = os.path.join(args.out, f"{args.method}-structure")
     rep = run_prune(_config(args, structure, 0, _distill(args, "none"))).to_dict()
+    teacher = load_model(args.model, args.weights).model.eval()
     rows = []
     for mode in modes:
-        rows.append(_recover(args, mode, structure, rep, t0))
+        rows.append(_recover(args, mode, structure, teacher, rep, t0))
         t0 = time.time()
     return rows
 
@@ -155,26 +156,15 @@ def _whole_run(args: argparse.Namespace, mode: str) -> dict:
     return row
 
 
-def _recover(args: argparse.Namespace, mode: str, structure: str, rep: dict, t0: float) -> dict:
+def _recover(args: argparse.Namespace, mode: str, structure: str, teacher, rep, t0) -> dict:
     """The pruned structure of ``structure`` recovered with ``mode``, the way ``prune`` does."""
     from edgeprune.surgery import load_model
-    from edgeprune.workflows.prune import _data_spec, _loaders
-    from edgeprune.workflows.recovery import Loaders, recover_and_evaluate
+    from edgeprune.workflows.prune import recover_model
 
     distill = _distill(args, mode)
     cfg = _config(args, os.path.join(args.out, _name(args, mode)), args.epochs, distill)
     os.makedirs(cfg.out, exist_ok=True)
-    student = load_model(structure).model
-    teacher = load_model(args.model, args.weights).model.eval()
-    train_loader, _, _, test_loader = _loaders(cfg)
-    res = recover_and_evaluate(
-        student,
-        Loaders(_data_spec(cfg), train_loader, test_loader),
-        replace(cfg.recovery, epochs=args.epochs),
-        os.path.join(cfg.out, "recovery"),
-        teacher=teacher,
-        distill=distill,
-    )
+    res = recover_model(cfg, load_model(structure).model, teacher)
     row = _row(_name(args, mode), distill, args, rep, res.top1, res.train_s, t0)
     print(json.dumps(row), flush=True)
     return row

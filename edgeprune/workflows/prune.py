@@ -194,6 +194,14 @@ def _recover_and_evaluate(model, train_loader, test_loader, cfg: PruneConfig, te
     )
 
 
+def recover_model(cfg: PruneConfig, model, teacher=None):
+    """What ``run_prune`` does after pruning, for a model pruned elsewhere: ``cfg``'s recovery
+    (``cfg.epochs``, distilled from ``teacher`` by ``cfg.distill``) into ``out/recovery``, then
+    test top-1 (a ``RecoveryResult``)."""
+    train_loader, _, _, test_loader = _loaders(cfg)
+    return _recover_and_evaluate(model, train_loader, test_loader, cfg, teacher)
+
+
 def _candidate_search(cfg: PruneConfig, teacher, train_loader, val_loader):
     """The structure search of ``cfg.candidates`` (None for 1 or without val data)."""
     if cfg.candidates <= 1 or val_loader is None or train_loader is None:
