@@ -25,6 +25,7 @@ from edgeprune.methods.aap.thresholds import (
 )
 from edgeprune.models import create_model
 from edgeprune.surgery import Plan, apply_plan_, prunable_layers
+from edgeprune.surgery.graph import PrunableGroup
 from edgeprune.surgery.plan import compose_plans
 
 SIZE = (3, 32, 32)
@@ -135,6 +136,26 @@ def test_budget_runs_start_T_and_lambda_from_the_attention_distribution():
     assert (paper.T, paper.lam) == (0.0, 0.01)
     cpu = initial_state(PolicyConfig(lam0=1.5), 1000.0, t1, None)  # an explicit lambda wins
     assert (cpu.T, cpu.lam, cpu.accepted[0]) == (t1, 1.5, pytest.approx(t1 - 1.5))
+
+
+def test_the_first_threshold_is_raised_until_the_aligned_plan_removes_filters():
+    """With a 16-channel alignment, T[1] at the 5% quantile (4 filters of layer a under it)
+    removes nothing; T[1] moves up to 15, where 16 of a's filters fall under it."""
+    groups = [PrunableGroup("a", ("a",), 32, False), PrunableGroup("b", ("b",), 32, False)]
+    att = {"a": torch.arange(32.0), "b": 100 + torch.arange(32.0) / 2}
+    weights = {"a": 1.0, "b": 1.0}
+    ratios = aap_loop.attention_ratios(att, weights)
+    t1, _ = aap_loop.init_from_ratios(ratios, 0.05)
+    assert 3 < t1 < 4  # filters 0..3 of a
+
+    def removes(t, align):
+        plan = threshold_plan(att, layer_thresholds(t, weights), groups, set(), align=align)
+        return bool(plan.keep)
+
+    assert not removes(t1, 16) and not removes(14.99, 16) and removes(15.0, 16)
+    assert aap_loop.first_pruning_threshold(ratios, t1, lambda t: removes(t, 16)) == 15.0
+    assert aap_loop.first_pruning_threshold(ratios, t1, lambda t: removes(t, 1)) == t1
+    assert aap_loop.first_pruning_threshold(ratios, t1, lambda t: False) == t1  # never: as is
 
 
 def test_lambda_reset_rule_does_not_compound_over_rollbacks():

@@ -44,7 +44,8 @@ class AAPConfig:
     T_i (default, consistent with the per-layer T_i = T * w_i) or their ``sum`` (earlier).
     ``init_from_attention`` (ours, budget runs only: a latency/FLOPs/params/memory target):
     T[1] and lambda come from the dense model's attention distribution, T[1] at the
-    ``init_quantile`` of attention / w_i (so round 1 prunes about that share of the filters)
+    ``init_quantile`` of attention / w_i (so round 1 prunes about that share of the filters;
+    raised until the plan removes filters under a channel alignment)
     and lambda the distance to the next such quantile (unless ``t0`` or ``lam0`` is set);
     the paper's T = 0, lambda = 0.01 can prune nothing for dozens of rounds on a CPU budget. ``lam_rule``: after a roll-back
     ``paper`` sets lambda[r+1] = lambda[r] / 2^(C+1) (compounding over consecutive

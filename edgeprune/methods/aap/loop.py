@@ -248,7 +248,8 @@ def init_state(run: _Run) -> dict:
         t1 = t1 if init_t else run.cfg.t0
         lam1 = lam1 if init_lam else run.cfg.lam0
         record["init"] = {"T1": t1, "lam1": lam1, "quantile": run.cfg.init_quantile}
-        run.log(f"budget run: T starts at {t1:.5g}, lambda {lam1:.5g} (from the attention)")
+        src = {True: " (from the attention)", False: " (given)"}
+        run.log(f"budget run: T starts at {t1:.5g}{src[init_t]}, lambda {lam1:.5g}{src[init_lam]}")
     return {
         "config": run.cfg.to_dict(),
         "acc0": acc0,
@@ -290,13 +291,42 @@ def attention_init(cfg: AAPConfig, targets: dict) -> tuple[bool, bool]:
 
 
 def initial_threshold(run: _Run, dense: nn.Module) -> tuple[float, float]:
-    """Ours, budget runs: T[1] and lambda from the dense model's attention distribution."""
+    """Ours, budget runs: T[1] and lambda from the dense model's attention distribution; T[1]
+    is raised to where the round's plan removes something (a channel alignment keeps a layer
+    whole until ``align`` of its filters fall under its threshold)."""
     groups = prunable_layers(dense, run.input_size)
     att = collect_attention(
         dense, groups, run.calib, run.ctx.example_input, run.cfg.attention, run.cfg.p
     )
-    ratios = attention_ratios(att, layer_weights(run, dense, groups))
-    return init_from_ratios(ratios, run.cfg.init_quantile)
+    weights = layer_weights(run, dense, groups)
+    ratios = attention_ratios(att, weights)
+    t1, lam = init_from_ratios(ratios, run.cfg.init_quantile)
+    droppable, align = droppable_convs(dense), _alignment(run)
+
+    def removes(t: float) -> bool:
+        thresholds = layer_thresholds(t, weights)
+        plan = threshold_plan(att, thresholds, groups, droppable, run.cfg.allow_block_drop, align)
+        return bool(plan.keep)
+
+    return first_pruning_threshold(ratios, t1, removes), lam
+
+
+def first_pruning_threshold(ratios: torch.Tensor, t: float, removes) -> float:
+    """``t`` if ``removes(t)``, else the smallest of the sorted ``ratios`` above it for which
+    ``removes`` holds (it is monotone in T: bisection); ``t`` when none does."""
+    if removes(t):
+        return t
+    above = ratios[ratios > t]
+    if len(above) == 0 or not removes(float(above[-1])):
+        return t
+    lo, hi = 0, len(above) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if removes(float(above[mid])):
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(above[lo])
 
 
 def _metric_fields(m: dict) -> dict:
