@@ -77,14 +77,26 @@ class Prediction:
 
 def ops_signature(ops: Sequence[LayerOp]) -> str:
     """``EXACT:FAMILIES``: hashes of a model's structure (not its widths) and of the set of
-    op families it uses; they choose which calibration applies."""
+    op families it uses; they choose which calibration applies. The add a dropped residual
+    block leaves behind (no branch: the block's constant output plus the shortcut) counts as
+    the adds already at its size, so a pruned variant keeps its dense model's families."""
     text = ";".join(f"{o.name}:{o.op}:{o.kernel}:{o.stride}:{o.h_in}" for o in ops)
-    fams = ";".join(sorted({f"{o.op}:{o.kernel}:{o.stride}:{o.h_in}" for o in ops}))
+    fams = ";".join(sorted(_families(ops)))
     return (
         hashlib.sha1(text.encode()).hexdigest()[:16]
         + ":"
         + hashlib.sha1(fams.encode()).hexdigest()[:12]
     )
+
+
+def _families(ops: Sequence[LayerOp]) -> set[str]:
+    def family(o: LayerOp) -> str:
+        return f"{o.op}:{o.kernel}:{o.stride}:{o.h_in}"
+
+    bypass = [o for o in ops if o.op == "add" and o.branch is None]
+    fams = {family(o) for o in ops if not (o.op == "add" and o.branch is None)}
+    add_sizes = {(o.stride, o.h_in) for o in ops if o.op == "add" and o.branch is not None}
+    return fams | {family(o) for o in bypass if (o.stride, o.h_in) not in add_sizes}
 
 
 def _profile_frame(profile, paths):

@@ -125,3 +125,27 @@ def test_fast_path_speed(tmp_path):
         pred.total_ms({o.name: rng.randint(1, o.c_out) for o in convs})
     per_call = (time.perf_counter() - t0) / 300
     assert per_call < 0.01  # ~1 ms typical; the controller evaluates thousands
+
+
+def test_a_pruned_variant_with_dropped_blocks_keeps_its_dense_calibration(tmp_path):
+    """A dropped block leaves an add without a branch (its constant output plus the
+    shortcut); it must not change the op families, or the pruned model is priced with the
+    generic ``default`` calibration (ResNet-56 on xeon: offset 1.15 ms instead of 0.71)."""
+    from edgeprune.cost.latency import ops_signature
+    from edgeprune.surgery import Plan, apply_plan_
+
+    dense = create_model("resnet20").eval()
+    pruned = apply_plan_(copy.deepcopy(dense), Plan({"layer1.1.conv1": [], "layer2.2.conv1": []}))
+    assert type(pruned.layer1[1]).__name__ == "BlockBypass"
+    pruned_ops = extract_ops(pruned, (3, 32, 32))
+    assert any(o.op == "add" and o.branch is None for o in pruned_ops)
+    dense_sig = ops_signature(extract_ops(dense, (3, 32, 32)))
+    assert ops_signature(pruned_ops).split(":")[1] == dense_sig.split(":")[1]
+    cal = {
+        "resnet20": Calibration(scale=1.0, offset_ms=0.1, signature=dense_sig),
+        "default": Calibration(scale=1.0, offset_ms=5.0),
+    }
+    prof, _ = make_profile(tmp_path, dense, calibration=cal)
+    pred = LatencyPredictor(pruned_ops, prof)
+    assert pred.calibration_name == "resnet20"
+    assert pred.total_ms() == pytest.approx(pred.table_ms() + 0.1)
