@@ -90,13 +90,17 @@ def ops_signature(ops: Sequence[LayerOp]) -> str:
 
 
 def _families(ops: Sequence[LayerOp]) -> set[str]:
-    def family(o: LayerOp) -> str:
-        return f"{o.op}:{o.kernel}:{o.stride}:{o.h_in}"
+    """The op families of ``ops``; a bypass add (no branch) only at a size no other add has."""
 
-    bypass = [o for o in ops if o.op == "add" and o.branch is None]
-    fams = {family(o) for o in ops if not (o.op == "add" and o.branch is None)}
-    add_sizes = {(o.stride, o.h_in) for o in ops if o.op == "add" and o.branch is not None}
-    return fams | {family(o) for o in bypass if (o.stride, o.h_in) not in add_sizes}
+    def bypass(o: LayerOp) -> bool:
+        return o.op == "add" and o.branch is None
+
+    add_sizes = {(o.stride, o.h_in) for o in ops if o.op == "add" and not bypass(o)}
+    return {
+        f"{o.op}:{o.kernel}:{o.stride}:{o.h_in}"
+        for o in ops
+        if not bypass(o) or (o.stride, o.h_in) not in add_sizes
+    }
 
 
 def _profile_frame(profile, paths):

@@ -147,25 +147,33 @@ def _data_spec(cfg: PruneConfig):
     return DataSpec(cfg.data_root, cfg.batch_size, cfg.limit_batches, cfg.seed)
 
 
-def _loaders(cfg: PruneConfig):
-    """(recovery training, the method's training, val, test) loaders; Nones without data."""
+def _recovery_loaders(cfg: PruneConfig):
+    """The recovery's ``Loaders`` (training, test); None without data."""
     if not cfg.data_root:
         if cfg.epochs > 0:
             raise UserError("--epochs > 0 needs --data-root (recovery training needs data)")
         if cfg.budget is not None and cfg.budget.max_acc_drop is not None:
             raise UserError("--max-acc-drop needs --data-root to measure accuracy")
+        return None
+    from edgeprune.workflows.recovery import build_loaders
+
+    return build_loaders(_data_spec(cfg))
+
+
+def _loaders(cfg: PruneConfig):
+    """(recovery training, the method's training, val, test) loaders; Nones without data."""
+    loaders = _recovery_loaders(cfg)
+    if loaders is None:
         return None, None, None, None
     from edgeprune.data import DataOptions, build_loader
-    from edgeprune.workflows.recovery import build_loaders, eval_loader
+    from edgeprune.workflows.recovery import eval_loader
 
-    spec = _data_spec(cfg)
-    loaders = build_loaders(spec)
     # a method's own training never sees the val images its decisions are judged on
     held_out = DataOptions(holdout_val=True)
     method_train = build_loader(
         cfg.data_root, "train", cfg.batch_size, seed=cfg.seed, options=held_out
     )
-    return loaders.train, method_train, eval_loader(spec, "val"), loaders.test
+    return loaders.train, method_train, eval_loader(loaders.spec, "val"), loaders.test
 
 
 def _evaluate(model, loader, cfg: PruneConfig) -> float | None:
@@ -198,8 +206,9 @@ def recover_model(cfg: PruneConfig, model, teacher=None):
     """What ``run_prune`` does after pruning, for a model pruned elsewhere: ``cfg``'s recovery
     (``cfg.epochs``, distilled from ``teacher`` by ``cfg.distill``) into ``out/recovery``, then
     test top-1 (a ``RecoveryResult``)."""
-    train_loader, _, _, test_loader = _loaders(cfg)
-    return _recover_and_evaluate(model, train_loader, test_loader, cfg, teacher)
+    loaders = _recovery_loaders(cfg)  # not the method's loaders: it pruned elsewhere
+    train, test = (loaders.train, loaders.test) if loaders else (None, None)
+    return _recover_and_evaluate(model, train, test, cfg, teacher)
 
 
 def _candidate_search(cfg: PruneConfig, teacher, train_loader, val_loader):

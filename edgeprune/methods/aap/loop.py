@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -311,7 +312,9 @@ def initial_threshold(run: _Run, dense: nn.Module) -> tuple[float, float]:
     return first_pruning_threshold(ratios, t1, removes), lam
 
 
-def first_pruning_threshold(ratios: torch.Tensor, t: float, removes) -> float:
+def first_pruning_threshold(
+    ratios: torch.Tensor, t: float, removes: Callable[[float], bool]
+) -> float:
     """``t`` if ``removes(t)``, else the smallest of the sorted ``ratios`` above it for which
     ``removes`` holds (it is monotone in T: bisection); ``t`` when none does."""
     if removes(t):
