@@ -29,10 +29,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edgeprune.cost.latency_table import LatencyTable, load_table_csv
 from edgeprune.cost.ops import LayerOp, extract_ops, resolve_op
 from edgeprune.errors import UserError
+
+if TYPE_CHECKING:
+    from edgeprune.cost.calibration import Calibration
 
 _TABLE_CACHE: dict[tuple, LatencyTable] = {}
 _FRAME_CACHE: dict[tuple, object] = {}
@@ -227,6 +231,7 @@ class LatencyPredictor:
         table: LatencyTable | None = None,
         model_name: str | None = None,
         precision: str = "fp32",
+        calibration: tuple[str, Calibration] | None = None,
     ):
         self.ops = list(ops)
         self.profile = profile
@@ -237,7 +242,7 @@ class LatencyPredictor:
             if not self._priceable(o):
                 raise UserError(unpriced(o, profile.name, model_name))
         self.signature = ops_signature(self.ops)
-        self.calibration_name, self.calibration = pick_calibration(
+        self.calibration_name, self.calibration = calibration or pick_calibration(
             profile, self.signature, precision
         )
         # edgeprune.cost.correction: fitted on fp32 measurements, applied to fp32 only
@@ -254,6 +259,14 @@ class LatencyPredictor:
     ) -> LatencyPredictor:
         ops = extract_ops(model, input_size, batch=profile.identity.batch)
         return cls(ops, profile, model_name=model_name, precision=precision)
+
+    def for_variant(self, model, input_size: Sequence[int]) -> LatencyPredictor:
+        """A predictor of ``model``, a pruned variant of this one's model, with this one's
+        table and calibration: pruning that empties a whole stage (every conv at one size
+        gone) changes the op families, and must not switch the variant to ``default``."""
+        ops = extract_ops(model, input_size, batch=self.profile.identity.batch)
+        pin = (self.calibration_name, self.calibration)
+        return type(self)(ops, self.profile, self.table, precision=self.precision, calibration=pin)
 
     def _priceable(self, op: LayerOp) -> bool:
         if op.op == "unknown":

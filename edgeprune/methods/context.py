@@ -137,7 +137,7 @@ def make_method_context(
         return r.dense_ms, r.pruned_ms
 
     oracle = BudgetOracle(
-        _metrics_fn(input_size, profile if predictor is not None else None),
+        _metrics_fn(input_size, predictor),
         Targets.from_budget(budget, dense_m).limits,
         dense_m,
         measure_model if measure is not None else None,
@@ -162,10 +162,10 @@ def make_method_context(
     )
 
 
-def _metrics_fn(
-    input_size: tuple[int, ...], profile: DeviceProfile | None
-) -> Callable[[nn.Module], dict[str, float]]:
-    """Counted metrics of any model, plus its predicted latency on ``profile`` (else NaN)."""
+def _metrics_fn(input_size: tuple[int, ...], predictor) -> Callable[[nn.Module], dict[str, float]]:
+    """Counted metrics of any model, plus its predicted latency (else NaN): ``predictor``
+    (the dense model's) prices every model as a variant of the dense one, with its
+    calibration (:meth:`LatencyPredictor.for_variant`)."""
 
     def metrics_of(m: nn.Module) -> dict[str, float]:
         from edgeprune.cost import count
@@ -178,10 +178,8 @@ def _metrics_fn(
             "activation_bytes": c.peak_activation_bytes,
             "latency_ms": math.nan,
         }
-        if profile is not None:
-            from edgeprune.cost.latency import LatencyPredictor
-
-            out["latency_ms"] = LatencyPredictor.from_model(m, input_size, profile).total_ms()
+        if predictor is not None:
+            out["latency_ms"] = predictor.for_variant(m, input_size).total_ms()
         return out
 
     return metrics_of

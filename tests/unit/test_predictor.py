@@ -149,3 +149,32 @@ def test_a_pruned_variant_with_dropped_blocks_keeps_its_dense_calibration(tmp_pa
     pred = LatencyPredictor(pruned_ops, prof)
     assert pred.calibration_name == "resnet20"
     assert pred.total_ms() == pytest.approx(pred.table_ms() + 0.1)
+
+
+def test_a_variant_that_empties_a_whole_stage_keeps_the_dense_calibration(tmp_path):
+    """With every block of a stage dropped, the variant's op families differ from the dense
+    model's (no 3x3 conv at 16x16 left): traced on its own it falls back to ``default``;
+    priced as a variant of the dense predictor (as the budget oracle prices every model a
+    method proposes) it keeps the dense calibration."""
+    from edgeprune.cost.latency import ops_signature
+    from edgeprune.methods.context import _metrics_fn
+    from edgeprune.surgery import Plan, apply_plan_
+
+    dense = create_model("resnet20").eval()
+    stage = {f"layer2.{i}.conv1": [] for i in range(3)}
+    pruned = apply_plan_(copy.deepcopy(dense), Plan(stage))
+    dense_sig = ops_signature(extract_ops(dense, (3, 32, 32)))
+    cal = {
+        "resnet20": Calibration(scale=1.0, offset_ms=0.1, signature=dense_sig),
+        "default": Calibration(scale=1.0, offset_ms=5.0),
+    }
+    prof, _ = make_profile(tmp_path, dense, calibration=cal)
+    alone = LatencyPredictor.from_model(pruned, (3, 32, 32), prof)
+    assert alone.calibration_name == "default"
+    dense_pred = LatencyPredictor.from_model(dense, (3, 32, 32), prof)
+    variant = dense_pred.for_variant(pruned, (3, 32, 32))
+    assert variant.calibration_name == "resnet20"
+    assert variant.total_ms() == pytest.approx(alone.table_ms() + 0.1)
+    assert variant.total_ms() < dense_pred.total_ms()
+    oracle_ms = _metrics_fn((3, 32, 32), dense_pred)(pruned)["latency_ms"]
+    assert oracle_ms == pytest.approx(variant.total_ms())

@@ -132,9 +132,7 @@ def layer_weights(run: _Run, model: nn.Module, groups: list[PrunableGroup]) -> d
     out = {g.name: 0.0 for g in groups}
     for goal in run.goal:
         if goal == "latency" and run.profile is not None:
-            from edgeprune.cost.latency import LatencyPredictor
-
-            pred = LatencyPredictor.from_model(model, run.input_size, run.profile).predict()
+            pred = _latency_predictor(run, model).predict()
             per = {c.name: c.latency_ms for c in pred.per_layer}
             part = shares(per, pred.total_ms, groups, run.cfg.stream_threshold)
         else:
@@ -144,6 +142,17 @@ def layer_weights(run: _Run, model: nn.Module, groups: list[PrunableGroup]) -> d
         for k, v in part.items():
             out[k] += v / len(run.goal)
     return out
+
+
+def _latency_predictor(run: _Run, model: nn.Module):
+    """``model``'s predictor: a variant of the run's dense predictor (its calibration) when
+    the context has one, else traced on its own."""
+    dense = getattr(run.ctx.cost_model, "predictor", None)
+    if dense is not None:
+        return dense.for_variant(model, run.input_size)
+    from edgeprune.cost.latency import LatencyPredictor
+
+    return LatencyPredictor.from_model(model, run.input_size, run.profile)
 
 
 def _model_total(model: nn.Module, run: _Run, i: int) -> float:
