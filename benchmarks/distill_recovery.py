@@ -22,7 +22,9 @@ import time
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from edgeprune.cli.args import add_distill_args
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], conflict_handler="resolve")
     p.add_argument("--model", default="resnet56")
     p.add_argument("--weights")
     p.add_argument("--method", default="l1")
@@ -36,37 +38,22 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", required=True)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--limit-batches", type=int)
+    add_distill_args(p)  # the prune command's flags, --distill made a list (below)
     p.add_argument("--distill", default="none,kd", help="comma list of modes, run in order")
-    p.add_argument("--alpha", type=float, default=0.9, help="the teacher's share (default 0.9)")
-    p.add_argument(
-        "--alpha-end",
-        type=float,
-        default=0.0,
-        help="anneal the share to this by the last step (default 0; negative: constant)",
-    )
-    p.add_argument(
-        "--adjust",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="correct the teacher's wrong answers (default on)",
-    )
-    p.add_argument("--candidates", type=int, default=1)
-    p.add_argument("--candidate-batches", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     return p
 
 
 def _distill(args: argparse.Namespace, mode: str):
-    from edgeprune.train import DistillConfig
+    from edgeprune.cli.args import distill_config_from_args
 
-    end = None if args.alpha_end < 0 else args.alpha_end
-    return DistillConfig(mode=mode, alpha=args.alpha, alpha_end=end, adjust=args.adjust)
+    return distill_config_from_args(argparse.Namespace(**{**vars(args), "distill": mode}))
 
 
 def _name(args: argparse.Namespace, mode: str) -> str:
-    variant = f"a{args.alpha}" + (f"-{args.alpha_end}" if args.alpha_end >= 0 else "")
-    variant += "-adj" if args.adjust else ""
+    variant = f"a{args.distill_alpha}-{args.distill_alpha_end}"
+    variant += "-adj" if args.distill_adjust else ""
     return f"{args.method}-{mode}-{variant}-k{args.candidates}"
 
 
