@@ -39,6 +39,7 @@ class AllocatorConfig:
     objective: str = "latency"  # what a move's gain is measured in: latency | flops | budget
     steps: tuple[int, ...] = (8, 16)  # alignment steps tried besides one channel
     block_drop_penalty: float = 3.0  # importance lost by removing a block, x its inner channels
+    fill_aligned: bool = True  # a threshold's latency slack widens layers to the alignment
     max_iters: int = 100000
 
     def to_dict(self) -> dict:

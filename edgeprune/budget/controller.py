@@ -170,15 +170,65 @@ def _threshold_at(
         mine = [i for i in range(g.channels) if offset + i in kept]
         if len(mine) < widths[g.name]:  # a layer kept alive with its best filter
             mine = [int(torch.argmax(scores[g.name]))]
-        if len(mine) < g.channels:
-            keep[g.name] = mine
+        keep[g.name] = mine
         offset += g.channels
     p = 1.0 - lo / max(1, flat.numel())
-    plan = Plan(
-        keep, meta={"allocator": "threshold", "p": p, "theta": theta, "targets": judged.limits}
-    )
+    filled = {}
+    if cfg.fill_aligned:
+        widths, filled = fill_aligned(cost, groups, scores, widths, targets)
+        for name, w in filled.items():  # the layer's best filters: a superset of its kept
+            best = torch.argsort(scores[name].detach().float().cpu(), descending=True, stable=True)
+            keep[name] = sorted(set(keep[name]) | set(best[:w].tolist()))
+    keep = {g.name: keep[g.name] for g in groups if len(keep[g.name]) < g.channels}
+    meta = {"allocator": "threshold", "p": p, "theta": theta, "targets": judged.limits}
+    plan = Plan(keep, meta={**meta, "filled": filled} if filled else meta)
     dropped = [g for g, w in widths.items() if w == 0]
     return Allocation(widths, plan, cost.metrics(widths), dense_m, judged.limits, 0, dropped)
+
+
+def fill_aligned(
+    cost: CostModel,
+    groups: list[PrunableGroup],
+    scores: dict[str, torch.Tensor],
+    widths: dict[str, int],
+    targets: Targets,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Spend a global threshold's latency slack (ours; under a latency target only): a
+    threshold leaves widths anywhere (23 of 32), and on a device whose kernels run channels
+    in multiples of ``channel_alignment`` an unaligned width costs about as much as the next
+    aligned one. Greedily widen a layer to its next aligned width (its best filters) while
+    every target holds, the move with the most score gained per millisecond first (free
+    moves before all). Removed blocks stay removed. Returns (widths, {widened: width})."""
+    profile = getattr(cost.predictor, "profile", None)
+    align = int(getattr(profile, "channel_alignment", 1) or 1)
+    if "latency_ms" not in targets.limits or align <= 1:
+        return widths, {}
+    ranked = {
+        g.name: scores[g.name].detach().float().cpu().sort(descending=True).values for g in groups
+    }
+    widths, filled = dict(widths), {}
+    now = cost.metrics(widths)["latency_ms"]
+    while True:
+        best = None
+        for g in groups:
+            w = widths[g.name]
+            if w == 0 or w >= g.channels:
+                continue
+            unit = max(1, getattr(g, "step", 1))  # a grouped conv's equal segments
+            new = min(g.channels, -(-(w + 1) // align) * align) // unit * unit
+            if new <= w:
+                continue
+            m = cost.metrics({**widths, g.name: new})
+            if targets.violated(m):
+                continue
+            gain = float(ranked[g.name][w:new].clamp(min=0).sum()) + 1e-9
+            value = gain / max(m["latency_ms"] - now, 1e-6)
+            if best is None or value > best[0]:
+                best = (value, g.name, new, m["latency_ms"])
+        if best is None:
+            return widths, filled
+        _, name, new, now = best
+        widths[name] = filled[name] = new
 
 
 def decide(
