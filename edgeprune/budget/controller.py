@@ -22,6 +22,7 @@ from edgeprune.budget.allocator import (
     Targets,
     allocate,
     land_counts,
+    min_widths,
 )
 from edgeprune.budget.budget import Budget
 from edgeprune.budget.costmodel import CostModel
@@ -122,8 +123,10 @@ def threshold_allocate(
 
     Keeps the k highest-scoring filters of the whole network (a threshold theta on the
     scores, with ties broken by a stable global ranking so that any share is reachable);
-    finds the largest k whose network meets the budget. A layer left with no filter keeps
-    its best one, unless it is the inner layer of a residual block (then the block goes).
+    finds the largest k whose network meets the budget. A layer keeps at least its
+    ``min_keep_frac`` (its best filters), unless it is the inner layer of a residual block
+    left with none (then the block goes). Under a latency target the slack left is spent by
+    :func:`fill_aligned`.
     Count budgets land on the exact counts (``land_counts``).
     """
 
@@ -145,22 +148,18 @@ def _threshold_at(
     flat = torch.cat([scores[g.name].detach().float().flatten().cpu() for g in groups])
     owner = torch.cat([torch.full((g.channels,), i) for i, g in enumerate(groups)])
     ranking = torch.argsort(flat, descending=True, stable=True)
+    floors = min_widths(groups, droppable, cfg)  # min_keep_frac, as the allocator's
 
     def widths_at(k: int) -> dict[str, int]:
         counts = torch.bincount(owner[ranking[:k]], minlength=len(groups)).tolist()
-        out = {}
-        for g, n in zip(groups, counts, strict=True):
-            if n == 0 and not (cfg.allow_block_drop and g.name in droppable):
-                n = 1
-            out[g.name] = n
-        return out
+        return {g.name: max(n, floors[g.name]) for g, n in zip(groups, counts, strict=True)}
 
     lo = largest_int_that(
         lambda k: not targets.violated(cost.metrics(widths_at(k))), 0, int(flat.numel())
     )
     if lo is None:
         raise InfeasibleBudget(
-            "budget infeasible: even binarizing away every filter but one per layer misses it"
+            "budget infeasible: even binarizing away all but each layer's floor (min_keep_frac) misses it"
         )
     widths = widths_at(lo)
     theta = float(flat[ranking[lo - 1]]) if lo > 0 else float("inf")
@@ -168,8 +167,11 @@ def _threshold_at(
     keep, offset = {}, 0
     for g in groups:
         mine = [i for i in range(g.channels) if offset + i in kept]
-        if len(mine) < widths[g.name]:  # a layer kept alive with its best filter
-            mine = [int(torch.argmax(scores[g.name]))]
+        if len(mine) < widths[g.name]:  # a layer kept at its floor: its best filters
+            best = torch.argsort(
+                scores[g.name].detach().float().cpu(), descending=True, stable=True
+            )
+            mine = sorted(best[: widths[g.name]].tolist())
         keep[g.name] = mine
         offset += g.channels
     p = 1.0 - lo / max(1, flat.numel())

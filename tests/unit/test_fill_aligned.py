@@ -43,8 +43,8 @@ def setup(tmp_path):
     return model, groups, cost, scores
 
 
-def allocate(model, groups, cost, scores, budget, fill):
-    cfg = AllocatorConfig(fill_aligned=fill)
+def allocate(model, groups, cost, scores, budget, fill, min_keep_frac=0.1):
+    cfg = AllocatorConfig(fill_aligned=fill, min_keep_frac=min_keep_frac)
     return threshold_allocate(cost, groups, scores, budget, droppable_convs(model), cfg)
 
 
@@ -76,3 +76,21 @@ def test_no_fill_without_a_latency_target(tmp_path):
     plain = allocate(model, groups, cost, scores, budget, fill=False)
     filled = allocate(model, groups, cost, scores, budget, fill=True)
     assert filled.widths == plain.widths and "filled" not in filled.plan.meta
+
+
+def test_the_threshold_keeps_each_layers_floor(tmp_path):
+    """The trunk's lowest scores must not leave a 1-channel stream (PAAM at 0.3x did:
+    top-1 0.10); every non-droppable layer keeps ``min_keep_frac`` of its filters."""
+    import math
+
+    model, groups, cost, scores = setup(tmp_path)
+    stem = groups[0]
+    scores[stem.name] = torch.zeros(stem.channels)  # the stream scored lowest of all
+    budget = Budget(flops_ratio=0.3)
+    alloc = allocate(model, groups, cost, scores, budget, fill=False, min_keep_frac=0.25)
+    drop = droppable_convs(model)
+    for g in groups:
+        if g.name not in drop:
+            assert alloc.widths[g.name] >= math.ceil(0.25 * g.channels), g.name
+    assert alloc.widths[stem.name] == 2 and len(alloc.plan.keep[stem.name]) == 2
+    assert alloc.metrics["flops"] <= 0.3 * alloc.dense_metrics["flops"]
