@@ -11,8 +11,9 @@ other widths without rebuilding the model::
     resolve_op(ops[3], {"layer1.0.conv1": 9})   # -> (c_in, c_out) for those widths
 
 Widths are output-channel counts keyed by conv layer name (the names of
-``model.named_modules()``, the same keys as a ``Plan``). A conv of width 0 removes itself,
-the conv that reads it, and the residual add of that branch (a dropped block).
+``model.named_modules()``, the same keys as a ``Plan``). A conv of width 0 removes itself
+and the conv that reads it (a dropped block); the block's residual add stays, as the add of
+the bias the removed branch still contributed (``surgery.blocks.BlockBypass``).
 
 Besides convs, adds and pools it lists the ops of mobile and transformer-style networks:
 standalone activations (``hardsigmoid``, ``hardswish``, ``silu``, ``sigmoid``, ``gelu``),
@@ -74,15 +75,13 @@ def resolve_op(
     op: LayerOp, widths: Mapping[str, int] | None, by_name: Mapping[str, LayerOp] | None = None
 ) -> tuple[int, int]:
     """(c_in, c_out) of an op under a width override; (0, 0) when the op is removed.
-    An op reading a concat takes the concat's width: the sum of its inputs' widths."""
+    An op reading a concat takes the concat's width: the sum of its inputs' widths. The add
+    of a dropped block stays at its stream's width: surgery leaves ``shortcut + bias``
+    (``BlockBypass``), an add the runtime still executes."""
     if not widths:
         return op.c_in, op.c_out
     ci = _width(op.c_in_from, widths, by_name, op.c_in // op.c_in_mult) * op.c_in_mult
     co = _width(op.c_out_from, widths, by_name, op.c_out)
-    if op.op == "add" and op.branch and by_name is not None:
-        br = by_name.get(op.branch)
-        if br is not None and 0 in resolve_op(br, widths):
-            return 0, 0
     if ci == 0 or co == 0:
         return 0, 0
     return int(ci), int(co)

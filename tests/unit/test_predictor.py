@@ -24,14 +24,9 @@ def make_profile(tmp_path, model, size=(3, 32, 32), calibration=None):
 
 def expected(ops, widths=None):
     total = 0.0
-    lookup = {o.name: o for o in ops}
     for o in ops:
         ci = (widths or {}).get(o.c_in_from, o.c_in) if o.c_in_from else o.c_in
         co = (widths or {}).get(o.c_out_from, o.c_out) if o.c_out_from else o.c_out
-        if o.op == "add" and o.branch:
-            b = lookup[o.branch]
-            if (widths or {}).get(b.c_in_from, b.c_in) == 0:
-                continue
         if ci == 0 or co == 0:
             continue
         total += cost(o.op, ci, co, o.kernel, o.stride, o.h_in, o.w_in)
@@ -63,7 +58,7 @@ def test_width_override_and_dropped_block(tmp_path):
     assert predict_ops(ops, prof, widths).table_ms == pytest.approx(expected(ops, widths))
     dropped = predict_ops(ops, prof, {"layer1.0.conv1": 0})
     names = {c.name for c in dropped.per_layer if c.latency_ms == 0}
-    assert {"layer1.0.conv1", "layer1.0.conv2", "add"} <= names
+    assert {"layer1.0.conv1", "layer1.0.conv2"} <= names and "add" not in names
     assert dropped.table_ms == pytest.approx(expected(ops, {"layer1.0.conv1": 0}))
 
 
@@ -178,3 +173,18 @@ def test_a_variant_that_empties_a_whole_stage_keeps_the_dense_calibration(tmp_pa
     assert variant.total_ms() < dense_pred.total_ms()
     oracle_ms = _metrics_fn((3, 32, 32), dense_pred)(pruned)["latency_ms"]
     assert oracle_ms == pytest.approx(variant.total_ms())
+
+
+def test_widths_price_a_dropped_block_as_its_pruned_model_runs(tmp_path):
+    """Surgery leaves a dropped block's add (``shortcut + bias``): pricing the dense trace
+    under widths (the controller) and tracing the pruned model (a variant) must agree."""
+    from edgeprune.surgery import Plan, apply_plan_
+
+    dense = create_model("resnet20").eval()
+    prof, ops = make_profile(tmp_path, dense)
+    plan = Plan({"layer1.1.conv1": [], "layer2.0.conv1": [], "layer3.2.conv1": [0, 1, 2]})
+    pruned = apply_plan_(copy.deepcopy(dense), plan)
+    widths = {"layer1.1.conv1": 0, "layer2.0.conv1": 0, "layer3.2.conv1": 3}
+    by_widths = predict_ops(ops, prof, widths).table_ms
+    dense_pred = LatencyPredictor(ops, prof)
+    assert dense_pred.for_variant(pruned, (3, 32, 32)).table_ms() == pytest.approx(by_widths)
