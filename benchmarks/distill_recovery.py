@@ -7,7 +7,9 @@ each ``--distill`` mode (and optionally ``--candidates K``), same seed, top-1 on
         --distill none,kd --out runs/distill-r56
 
 Latency is predicted from the device's table (no on-device verification): enough to compare
-accuracy at one fixed structure. The method prunes once (``<method>-structure``, no recovery)
+accuracy at one fixed structure. ``--measure-host THREADS`` also times the structure against
+the dense model on this host (the ratio the prediction stands for; on another CPU than the
+table's it can differ a lot: session 10 measured 0.13-0.18x for structures predicted at 0.3x). The method prunes once (``<method>-structure``, no recovery)
 and each mode recovers a copy of that structure with ``standard_recovery()`` (the bench's) the
 way ``prune`` does; with ``--candidates K`` the search itself distils, so each mode is a whole
 ``prune`` run.
@@ -40,6 +42,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-batches", type=int)
     add_distill_args(p)  # the prune command's flags, --distill made a list (below)
     p.add_argument("--distill", default="none,kd", help="comma list of modes, run in order")
+    p.add_argument(
+        "--measure-host",
+        type=int,
+        default=0,
+        metavar="THREADS",
+        help="also time the structure against the dense model on this host (ONNX Runtime with "
+        "THREADS threads, interleaved sessions): the ratio the table's prediction stands for "
+        "(default 0: off)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     return p
@@ -109,7 +120,31 @@ def _row(name: str, distill, args, rep: dict, top1: float, recovery_s, t0: float
         "recovery_s": recovery_s,
         "wall_s": time.time() - t0,
         "load_after": os.getloadavg()[0],
+        **(rep.get("host_measured") or {}),
     }
+
+
+def _measure_host(args: argparse.Namespace, run_dir: str, rep: dict) -> dict:
+    """The structure's measured latency ratio to dense on this host (``--measure-host``),
+    added to ``rep`` as ``host_measured``."""
+    if args.measure_host <= 0:
+        return rep
+    from edgeprune.workflows.deploy import DeployConfig, run_deploy
+
+    out = os.path.join(run_dir, "host-deploy")
+    cfg = DeployConfig(
+        model=run_dir, device="local", out=out, compare_dense=True, threads=args.measure_host,
+        overwrite=True,
+    )  # fmt: skip
+    r = run_deploy(cfg, progress=lambda _msg: None)
+    ident = r.get("device_identity") or {}
+    rep["host_measured"] = {
+        "host_measured_ratio": r.get("ratio"),
+        "host_ratio_ci95": r.get("ratio_ci95"),
+        "host_cpu": f"{ident.get('cpu')} ({ident.get('cores')} cores, {args.measure_host} threads)",
+        "host_isa": ident.get("isa"),
+    }
+    return rep
 
 
 def main(args: argparse.Namespace) -> list[dict]:
@@ -123,6 +158,7 @@ def main(args: argparse.Namespace) -> list[dict]:
     t0 = time.time()
     structure = os.path.join(args.out, f"{args.method}-structure")
     rep = run_prune(_config(args, structure, 0, _distill(args, "none"))).to_dict()
+    rep = _measure_host(args, structure, rep)
     teacher = load_model(args.model, args.weights).model.eval()
     rows = []
     for mode in modes:
@@ -136,7 +172,7 @@ def _whole_run(args: argparse.Namespace, mode: str) -> dict:
 
     distill, t0 = _distill(args, mode), time.time()
     cfg = _config(args, os.path.join(args.out, _name(args, mode)), args.epochs, distill)
-    rep = run_prune(cfg).to_dict()
+    rep = _measure_host(args, cfg.out, run_prune(cfg).to_dict())
     recovery_s = (rep.get("timings") or {}).get("recovery_s")
     row = _row(_name(args, mode), distill, args, rep, rep["pruned"]["top1"], recovery_s, t0)
     print(json.dumps(row), flush=True)

@@ -26,4 +26,5 @@ def test_modes_list_and_the_prune_commands_flags():
     assert not mod._distill(args, "none").enabled
     assert mod._name(args, "kd") == "l1-kd-a0.9-0.9-k1"
     default = mod.get_args_parser().parse_args([*base, "--candidates", "3"])
+    assert default.measure_host == 0  # off unless asked: a deploy per structure
     assert mod._name(default, "kd") == "l1-kd-a0.9-0.0-adj-k3"  # session 8-9 run names
