@@ -99,9 +99,7 @@ def _uniform_at(cost, groups, scores, budget: Budget, latency_scale, count_scale
     widths = widths_at(lo)
     plan = Plan(
         {
-            g.name: sorted(
-                torch.argsort(scores[g.name], descending=True)[: widths[g.name]].tolist()
-            )
+            g.name: best_filters(scores[g.name], widths[g.name])
             for g in groups
             if widths[g.name] < g.channels
         },
@@ -138,6 +136,13 @@ def threshold_allocate(
     return land_counts(cost, at)
 
 
+def best_filters(scores: torch.Tensor, n: int) -> list[int]:
+    """The indices of the ``n`` best-scored filters of one layer, ascending (ties: lower
+    index first)."""
+    order = torch.argsort(scores.detach().float().cpu(), descending=True, stable=True)
+    return sorted(order[:n].tolist())
+
+
 def _threshold_at(
     cost, groups, scores, budget, droppable, cfg, latency_scale, count_scale
 ) -> Allocation:
@@ -168,10 +173,7 @@ def _threshold_at(
     for g in groups:
         mine = [i for i in range(g.channels) if offset + i in kept]
         if len(mine) < widths[g.name]:  # a layer kept at its floor: its best filters
-            best = torch.argsort(
-                scores[g.name].detach().float().cpu(), descending=True, stable=True
-            )
-            mine = sorted(best[: widths[g.name]].tolist())
+            mine = best_filters(scores[g.name], widths[g.name])
         keep[g.name] = mine
         offset += g.channels
     p = 1.0 - lo / max(1, flat.numel())
@@ -179,8 +181,7 @@ def _threshold_at(
     if cfg.fill_aligned:
         widths, filled = fill_aligned(cost, groups, scores, widths, targets)
         for name, w in filled.items():  # the layer's best filters: a superset of its kept
-            best = torch.argsort(scores[name].detach().float().cpu(), descending=True, stable=True)
-            keep[name] = sorted(set(keep[name]) | set(best[:w].tolist()))
+            keep[name] = sorted(set(keep[name]) | set(best_filters(scores[name], w)))
     keep = {g.name: keep[g.name] for g in groups if len(keep[g.name]) < g.channels}
     meta = {"allocator": "threshold", "p": p, "theta": theta, "targets": judged.limits}
     plan = Plan(keep, meta={**meta, "filled": filled} if filled else meta)
