@@ -49,8 +49,11 @@ def make_variants(
     seed0: int,
     drop_block_prob: float = 0.0,
     uniform: Sequence[float] = (),
+    min_keep_frac: float = 0.2,
 ):
-    """(label, model, plan): dense first, then ``uniform`` keep ratios, then ``n`` random."""
+    """(label, model, plan): dense first, then ``uniform`` keep ratios, then ``n`` random
+    (each layer keeps at least ``min_keep_frac``; a residual block is dropped with
+    ``drop_block_prob``)."""
     from edgeprune.models import create_model, model_input_size
     from edgeprune.surgery import apply_plan_, example_input_for, random_plan, uniform_plan
 
@@ -66,7 +69,7 @@ def make_variants(
         plan = random_plan(
             base,
             seed=seed0 + i,
-            min_keep_frac=0.2,
+            min_keep_frac=min_keep_frac,
             input_size=size,
             drop_block_prob=drop_block_prob,
         )
@@ -296,7 +299,9 @@ def emulation_note(identity: dict | None) -> str | None:
 
 
 SCALE_BAND = (0.4, 2.5)
-CALIBRATION_UNIFORM = (0.3, 0.55, 0.8)
+CALIBRATION_UNIFORM = (0.15, 0.3, 0.55, 0.8)
+SLIM_KEEP_FRAC = 0.1  # the slim calibration variants: layers down to 10% ...
+SLIM_DROP_PROB = 0.25  # ... and a quarter of the residual blocks dropped
 
 
 def fit_calibration(points: Sequence[Variant], dense: Variant, signature: str) -> Calibration:
@@ -351,6 +356,20 @@ def _nnls(x, y):
     return None
 
 
+def calibration_variants(model_name: str, n: int):
+    """The calibration's variants of a model: dense, uniform keep ratios from 0.15 to 0.8,
+    ``n - n // 2`` random mid-width variants (every layer >= 20%) and ``n // 2`` slim ones
+    (layers down to 10%, a quarter of the residual blocks dropped), so that the fit spans
+    the structures a 0.3x budget makes, not only mild ones."""
+    variants, size = make_variants(model_name, n - n // 2, 1000, uniform=CALIBRATION_UNIFORM)
+    if n // 2:
+        slim, _ = make_variants(
+            model_name, n // 2, 3000, SLIM_DROP_PROB, min_keep_frac=SLIM_KEEP_FRAC
+        )
+        variants += [(f"slim-{label}", m, plan) for label, m, plan in slim[1:]]
+    return variants, size
+
+
 def calibrate(
     model_name: str,
     profile,
@@ -359,9 +378,10 @@ def calibrate(
     progress: bool = True,
     precision: str = "fp32",
 ):
-    """Measure dense, three uniform and ``n`` random variants of a model at ``precision``
-    (int8: all quantized, priced on the int8 rows); fit that precision's calibration."""
-    variants, size = make_variants(model_name, n, seed0=1000, uniform=CALIBRATION_UNIFORM)
+    """Measure the calibration variants of a model (:func:`calibration_variants`) at
+    ``precision`` (int8: all quantized, priced on the int8 rows); fit that precision's
+    calibration."""
+    variants, size = calibration_variants(model_name, n)
     dense = variants[0]
     per_run = max(1, (len(variants) + 1) // 3)  # >= 3 runs, each with its own dense reference
     points = measure_variants(variants, size, runner, profile, per_run, progress, precision)
