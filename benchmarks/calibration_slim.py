@@ -14,8 +14,9 @@ script times, interleaved with the dense model, three sets of variants on the de
 - ``eval``: other slim, block-dropping variants (seeds the fits never see), plus the pruned
   structures given with ``--structure`` (what the methods actually make);
 
-and fits two calibrations on the same timings: on ``mid`` (the old calibration) and on
-``mid`` + ``slim`` (the new one). Each is scored on ``eval`` by the
+and fits calibrations on the same timings: on ``mid`` by least squares in milliseconds (the
+old calibration), on ``mid`` + ``slim`` that way and by relative errors (the new one), and
+with random slim variants whose widths are multiples of 16 (``aligned``) added. Each is scored on ``eval`` by the
 error of the latency ratio to the dense model timed in the same run: median |error|, and
 the median signed error (positive: the prediction is pessimistic, i.e. the model runs
 faster than predicted and a budget run prunes more than it needs).
@@ -63,6 +64,9 @@ def _variant_sets(args):
         uniform=(0.15,),
         min_keep_frac=SLIM_KEEP_FRAC,
     )
+    aligned, _ = make_variants(
+        args.model, args.samples, 4000, SLIM_DROP_PROB, min_keep_frac=SLIM_KEEP_FRAC, align=16
+    )
     ev, _ = make_variants(args.model, args.eval_samples, 5000, 0.4, min_keep_frac=SLIM_KEEP_FRAC)
     ev = ev[1:]
     for path in args.structure:
@@ -70,7 +74,8 @@ def _variant_sets(args):
         ev.append(
             (f"structure:{os.path.basename(os.path.dirname(os.path.abspath(path)))}", model, plan)
         )
-    return {"mid": mid[1:], "slim": slim[1:], "eval": ev}, mid[0], size
+    sets = {"mid": mid[1:], "slim": slim[1:], "aligned": aligned[1:], "eval": ev}
+    return sets, mid[0], size
 
 
 def _measure(args, profile):
@@ -81,7 +86,7 @@ def _measure(args, profile):
     sets, dense, size = _variant_sets(args)
     out = {}
     if args.reuse:
-        for name in sets:
+        for name in [n for n in sets if os.path.isfile(os.path.join(args.reuse, f"{n}.json"))]:
             doc = json.load(open(os.path.join(args.reuse, f"{name}.json")))
             out[name] = recorded_variants(doc["variants"])
         return out
@@ -131,9 +136,15 @@ def main(args: argparse.Namespace) -> int:
     sig = "study"
 
     mid, slim = quiet_runs(data["mid"]), quiet_runs(data["slim"])
+    aligned = quiet_runs(data.get("aligned", []))
+    wide = mid + slim + aligned
     fits = {
-        "old: fitted on mid": fit_calibration(mid, _dense_point(mid), sig),
-        "new: fitted on mid + slim": fit_calibration(mid + slim, _dense_point(mid + slim), sig),
+        "old: mid, absolute": fit_calibration(mid, _dense_point(mid), sig, relative=False),
+        "mid + slim, absolute": fit_calibration(
+            mid + slim, _dense_point(mid + slim), sig, relative=False
+        ),
+        "new: mid + slim, relative": fit_calibration(mid + slim, _dense_point(mid + slim), sig),
+        "mid + slim + aligned slim, relative": fit_calibration(wide, _dense_point(wide), sig),
     }
     if args.model in profile.calibration:  # what `edgeprune profile` fitted, in its own run
         fits[f"the profile's ({profile.calibration[args.model].date})"] = profile.calibration[

@@ -50,10 +50,11 @@ def make_variants(
     drop_block_prob: float = 0.0,
     uniform: Sequence[float] = (),
     min_keep_frac: float = 0.2,
+    align: int = 1,
 ):
     """(label, model, plan): dense first, then ``uniform`` keep ratios, then ``n`` random
-    (each layer keeps at least ``min_keep_frac``; a residual block is dropped with
-    ``drop_block_prob``)."""
+    (each layer keeps at least ``min_keep_frac``, rounded up to ``align``; a residual block is
+    dropped with ``drop_block_prob``)."""
     from edgeprune.models import create_model, model_input_size
     from edgeprune.surgery import apply_plan_, example_input_for, random_plan, uniform_plan
 
@@ -72,6 +73,7 @@ def make_variants(
             min_keep_frac=min_keep_frac,
             input_size=size,
             drop_block_prob=drop_block_prob,
+            align=align,
         )
         m = apply_plan_(copy.deepcopy(base), plan, example)
         out.append((f"seed{seed0 + i}", m.eval(), plan))
@@ -304,12 +306,17 @@ SLIM_KEEP_FRAC = 0.1  # the slim calibration variants: layers down to 10% ...
 SLIM_DROP_PROB = 0.25  # ... and a quarter of the residual blocks dropped
 
 
-def fit_calibration(points: Sequence[Variant], dense: Variant, signature: str) -> Calibration:
+def fit_calibration(
+    points: Sequence[Variant], dense: Variant, signature: str, relative: bool = True
+) -> Calibration:
     """Fit ``total = scale * aligned + scale_unaligned * unaligned + offset_ms``.
 
     Every measurement is first rescaled by its run's dense measurement to the median dense
     level (removing machine-load drift between runs); the dense model itself is a point.
-    Non-negative least squares; falls back to one scale when the classes are not separable.
+    Non-negative least squares on relative errors (each row divided by its measurement: a
+    budget is a ratio, and in absolute terms the large variants' noise would set the offset
+    that decides the slim models' price); falls back to one scale when the classes are not
+    separable. ``relative=False``: plain least squares in milliseconds (before session 11).
     """
     import numpy as np
 
@@ -319,9 +326,10 @@ def fit_calibration(points: Sequence[Variant], dense: Variant, signature: str) -
     a = np.array([p.table_aligned_ms for p in pts])
     u = np.array([p.table_ms - p.table_aligned_ms for p in pts])
     one = np.ones_like(y)
-    coef = _nnls(np.stack([a, u, one], axis=1), y)
+    w = (1.0 / y if relative else np.ones_like(y))[:, None]
+    coef = _nnls(np.stack([a, u, one], axis=1) * w, y * w[:, 0])
     if coef is None or not (SCALE_BAND[0] <= coef[0] <= SCALE_BAND[1]) or coef[1] <= 0:
-        coef = _nnls(np.stack([a + u, one], axis=1), y)
+        coef = _nnls(np.stack([a + u, one], axis=1) * w, y * w[:, 0])
         coef = (float(np.clip(coef[0], *SCALE_BAND)) if coef is not None else 1.0, 0.0)
         off = float(np.median(y - coef[0] * (a + u)))
         coef = (coef[0], 0.0, off)

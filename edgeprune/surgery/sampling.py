@@ -26,8 +26,11 @@ def random_plan(
     min_keep_frac: float = 0.2,
     input_size=None,
     drop_block_prob: float = 0.0,
+    align: int = 1,
 ) -> Plan:
-    """A random variant: each group keeps a random subset of at least ``min_keep_frac``."""
+    """A random variant: each group keeps a random subset of at least ``min_keep_frac``
+    (its size rounded up to a multiple of ``align``, as a device-aware allocator rounds), and
+    a residual block's inner group is emptied (the block dropped) with ``drop_block_prob``."""
     from edgeprune.surgery.blocks import droppable_groups
 
     rng = random.Random(seed)
@@ -39,5 +42,6 @@ def random_plan(
             continue
         lo = max(1, math.ceil(min_keep_frac * g.channels))
         n = rng.randint(lo, g.channels)
+        n = min(g.channels, math.ceil(n / align) * align)
         keep[g.name] = sorted(rng.sample(range(g.channels), n))
     return Plan(keep, meta={"kind": "random", "seed": seed})
