@@ -45,6 +45,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
+SETS = ("mid", "slim", "aligned", "eval")
+
+
 def _variant_sets(args):
     from edgeprune.devices.endtoend import (
         CALIBRATION_UNIFORM,
@@ -74,7 +77,7 @@ def _variant_sets(args):
         ev.append(
             (f"structure:{os.path.basename(os.path.dirname(os.path.abspath(path)))}", model, plan)
         )
-    sets = {"mid": mid[1:], "slim": slim[1:], "aligned": aligned[1:], "eval": ev}
+    sets = dict(zip(SETS, (mid[1:], slim[1:], aligned[1:], ev), strict=True))
     return sets, mid[0], size
 
 
@@ -83,13 +86,14 @@ def _measure(args, profile):
     from edgeprune.devices.sweep import make_runner, sweep_settings
     from edgeprune.fileio import atomic_write_text
 
-    sets, dense, size = _variant_sets(args)
     out = {}
-    if args.reuse:
-        for name in [n for n in sets if os.path.isfile(os.path.join(args.reuse, f"{n}.json"))]:
-            doc = json.load(open(os.path.join(args.reuse, f"{name}.json")))
-            out[name] = recorded_variants(doc["variants"])
+    if args.reuse:  # the recorded rows carry their table sums: no model is rebuilt
+        for name in SETS:
+            path = os.path.join(args.reuse, f"{name}.json")
+            if os.path.isfile(path):
+                out[name] = recorded_variants(json.load(open(path))["variants"])
         return out
+    sets, dense, size = _variant_sets(args)
     runner = make_runner(sweep_settings(profile, args.min_time))
     for name, variants in sets.items():
         res = measure_variants([dense, *variants], size, runner, profile, per_run=5)
@@ -102,24 +106,11 @@ def _measure(args, profile):
     return out
 
 
-def _dense_point(points):
-    """The dense model as a fit point at the median dense level (as ``calibrate`` does)."""
-    from edgeprune.devices.endtoend import Variant
-
-    level = sorted(p.dense_measured_ms for p in points)[len(points) // 2]
-    p = points[0]
-    return Variant("dense", p.dense_table_ms, level, level, 0.0, 0.0, p.dense_table_aligned_ms)
-
-
-def _ratio_errors(cal, points) -> list[float]:
+def _ratio_errors(model: str, cal, points) -> list[float]:
     """Signed relative errors of the predicted ratio to the dense model (+: pessimistic)."""
-    out = []
-    for v in points:
-        pv = cal.apply(v.table_aligned_ms, v.table_ms - v.table_aligned_ms)
-        pd = cal.apply(v.dense_table_aligned_ms, v.dense_table_ms - v.dense_table_aligned_ms)
-        measured = v.measured_ms / v.dense_measured_ms
-        out.append((pv / pd - measured) / measured)
-    return out
+    from edgeprune.devices.endtoend import ratio_samples
+
+    return [r.predicted_ratio / r.measured_ratio - 1 for r in ratio_samples(model, points, cal)]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -127,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
 
     import onnxruntime as ort
 
-    from edgeprune.devices.endtoend import fit_calibration, quiet_runs
+    from edgeprune.devices.endtoend import dense_point, fit_calibration, quiet_runs
     from edgeprune.devices.profile import load_profile
 
     profile = load_profile(args.device)
@@ -139,12 +130,12 @@ def main(args: argparse.Namespace) -> int:
     aligned = quiet_runs(data.get("aligned", []))
     wide = mid + slim + aligned
     fits = {
-        "old: mid, absolute": fit_calibration(mid, _dense_point(mid), sig, relative=False),
+        "old: mid, absolute": fit_calibration(mid, dense_point(mid), sig, relative=False),
         "mid + slim, absolute": fit_calibration(
-            mid + slim, _dense_point(mid + slim), sig, relative=False
+            mid + slim, dense_point(mid + slim), sig, relative=False
         ),
-        "new: mid + slim, relative": fit_calibration(mid + slim, _dense_point(mid + slim), sig),
-        "mid + slim + aligned slim, relative": fit_calibration(wide, _dense_point(wide), sig),
+        "new: mid + slim, relative": fit_calibration(mid + slim, dense_point(mid + slim), sig),
+        "mid + slim + aligned slim, relative": fit_calibration(wide, dense_point(wide), sig),
     }
     if args.model in profile.calibration:  # what `edgeprune profile` fitted, in its own run
         fits[f"the profile's ({profile.calibration[args.model].date})"] = profile.calibration[
@@ -173,7 +164,7 @@ def main(args: argparse.Namespace) -> int:
     for name, cal in fits.items():
         cells = []
         for g, pts in groups.items():
-            errs = _ratio_errors(cal, pts)
+            errs = _ratio_errors(args.model, cal, pts)
             if not errs:
                 cells.append("-")
                 continue
@@ -190,7 +181,7 @@ def main(args: argparse.Namespace) -> int:
             + ", ".join(
                 f"{n.split(':')[0]} {1 + e:.3f}x of it"
                 for n, e in zip(
-                    fits, [_ratio_errors(c, [v])[0] for c in fits.values()], strict=True
+                    fits, [_ratio_errors(args.model, c, [v])[0] for c in fits.values()], strict=True
                 )
             )
         )

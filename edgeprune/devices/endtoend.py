@@ -393,11 +393,16 @@ def calibrate(
     dense = variants[0]
     per_run = max(1, (len(variants) + 1) // 3)  # >= 3 runs, each with its own dense reference
     points = measure_variants(variants, size, runner, profile, per_run, progress, precision)
-    dp = LatencyPredictor.from_model(dense[1], size, profile, precision=precision)
-    level = float(sorted(p.dense_measured_ms for p in points)[len(points) // 2])
-    dense_point = Variant("dense", dp.table_ms(), level, level, 0.0, 0.0, dp.split_ms()[0])
     sig = ops_signature(extract_ops(dense[1], size))
-    return fit_calibration(points, dense_point, sig), points
+    return fit_calibration(points, dense_point(points), sig), points
+
+
+def dense_point(points: Sequence[Variant]) -> Variant:
+    """The dense model as a calibration point, at the median dense time of ``points``' runs
+    (every point carries the dense model's table sums)."""
+    level = float(sorted(p.dense_measured_ms for p in points)[len(points) // 2])
+    p = points[0]
+    return Variant("dense", p.dense_table_ms, level, level, 0.0, 0.0, p.dense_table_aligned_ms)
 
 
 def fidelity_stats(variants: Sequence[Variant]) -> dict:
